@@ -1,0 +1,35 @@
+"""The OAuth client model: django-oauth-toolkit's, swapped in at the start so policy can grow on it."""
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from oauth2_provider.models import AbstractApplication
+from oauth2_provider.settings import oauth2_settings
+
+LOOPBACK_HOSTNAMES = {"localhost"}
+
+
+def is_loopback_host(hostname: str | None) -> bool:
+    if not hostname:
+        return False
+    if hostname.lower() in LOOPBACK_HOSTNAMES:
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+class Application(AbstractApplication):
+    class Meta(AbstractApplication.Meta):
+        swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        verbose_name = "client"
+
+    def get_allowed_schemes(self):
+        # RFC 9700 §2.1 / RFC 8252 §7.3: redirects are https, except that a native app may use plain
+        # http to a loopback address. `http` is allowed only when every http redirect URI is one.
+        schemes = list(oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES)
+        http_uris = [uri for uri in self.redirect_uris.split() if uri.lower().startswith("http:")]
+        if http_uris and all(is_loopback_host(urlsplit(uri).hostname) for uri in http_uris):
+            schemes.append("http")
+        return schemes

@@ -1,0 +1,23 @@
+"""django-oauth-toolkit's request validator, with this site's policy on claims and resources."""
+
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
+
+from authserver.claims import CLAIM_SCOPES, user_claims
+from mcpapp.resource import known_resources
+
+
+class MCPOAuth2Validator(OAuth2Validator):
+    oidc_claim_scope = CLAIM_SCOPES
+
+    def get_additional_claims(self, request):
+        claims = user_claims(request.user)
+        claims.pop("sub")  # DOT adds `sub` itself
+        return claims
+
+    def _create_authorization_code(self, request, code, expires=None):
+        # RFC 8707 §2: every grant (and so every token) is bound to a resource. A client that named
+        # none gets the MCP endpoints this server protects, so no token is ever valid "anywhere".
+        if not getattr(request, "resource", None):
+            request.resource = known_resources(oauth2_settings.oidc_issuer(request))
+        return super()._create_authorization_code(request, code, expires=expires)

@@ -1,0 +1,32 @@
+"""The one ASGI application: the MCP server under ``MCP_MOUNT_PATH``, Django for everything else.
+
+Its lifespan runs the MCP session manager. ``python manage.py runserver`` serves it on uvicorn.
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_application = get_asgi_application()  # sets Django up before the imports below
+
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from starlette.applications import Starlette  # noqa: E402
+from starlette.routing import Mount  # noqa: E402
+
+from mcpapp.server import build_asgi_app, build_server  # noqa: E402
+
+if settings.DEBUG:
+    django_application = ASGIStaticFilesHandler(django_application)
+
+mcp_server = build_server()
+mcp_application = build_asgi_app(mcp_server)
+
+application = Starlette(
+    routes=[
+        Mount(settings.MCP_MOUNT_PATH, app=mcp_application),
+        Mount("", app=django_application),
+    ],
+    lifespan=mcp_application.router.lifespan_context,
+)

@@ -1,0 +1,222 @@
+"""Settings for the project, read from the environment with working local defaults.
+
+Every knob an operator turns is an environment variable documented in README.md ("Settings").
+Nothing secret lives in the repository: in development the secret key and the OpenID Connect
+signing key are generated on first start and kept under ``var/`` (git-ignored); with
+``DJANGO_DEBUG`` off both must come from the environment.
+"""
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_int, env_list, env_str, persistent_secret, persistent_rsa_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("DJANGO_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+# --- Public origin --------------------------------------------------------------------------
+# SITE_URL is the origin clients see (``https://mcp.example.com``). When it is unset, the origin
+# of each request is used, so http://localhost:8000 and http://127.0.0.1:8000 both work locally.
+SITE_URL = env_str("SITE_URL", "").rstrip("/")
+if SITE_URL:
+    _site = urlsplit(SITE_URL)
+    if _site.scheme not in ("http", "https") or not _site.hostname or _site.path or _site.query:
+        raise ImproperlyConfigured(f"SITE_URL must be an origin like https://mcp.example.com, not {SITE_URL!r}")
+
+# Where the MCP endpoint lives; its absolute URL is the RFC 8707 resource identifier.
+MCP_MOUNT_PATH = "/star"
+MCP_RESOURCE_PATH = MCP_MOUNT_PATH + "/mcp"
+MCP_SSE_RESOURCE_PATH = MCP_MOUNT_PATH + "/sse"  # the legacy SSE transport, for clients that only speak it
+# Stateless Streamable HTTP: no per-process session state, so any worker can answer any request.
+MCP_STATELESS_HTTP = env_bool("MCP_STATELESS_HTTP", True)
+MCP_SERVER_NAME = env_str("MCP_SERVER_NAME", "Django MCP")
+
+# --- Core -----------------------------------------------------------------------------------
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    SECRET_KEY = persistent_secret(VAR_DIR / "secret_key")
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+if SITE_URL and urlsplit(SITE_URL).hostname not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(urlsplit(SITE_URL).hostname)
+CSRF_TRUSTED_ORIGINS = [SITE_URL] if SITE_URL else []
+
+INSTALLED_APPS = [
+    # First, so its `runserver` (ASGI on uvicorn) replaces Django's WSGI one.
+    "mcpapp",
+    "authserver",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "oauth2_provider",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite serves the embedded default well only with WAL (readers never block the writer),
+    # IMMEDIATE transactions (a writer takes the lock up front instead of failing on upgrade,
+    # which is what select_for_update cannot do here) and a busy timeout.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Security headers -----------------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if SITE_URL.startswith("https://"):
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# --- CORS -----------------------------------------------------------------------------------
+# Browser-based MCP clients (MCP Inspector) call the OAuth endpoints cross-origin with bearer
+# tokens or PKCE, never cookies, so any origin may call them; nothing else is opened.
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_URLS_REGEX = r"^/(\.well-known/.*|o/(token|revoke_token|introspect|userinfo|register)/.*)$"
+
+# --- OAuth 2.1 authorization server (django-oauth-toolkit) ----------------------------------
+from authserver.scopes import SCOPE_REGISTRY  # noqa: E402  (plain data, no Django imports)
+
+OIDC_RSA_PRIVATE_KEY = env_str("OIDC_RSA_PRIVATE_KEY", "")
+if not OIDC_RSA_PRIVATE_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("OIDC_RSA_PRIVATE_KEY (a PEM RSA key) must be set when DJANGO_DEBUG is off.")
+    OIDC_RSA_PRIVATE_KEY = persistent_rsa_key(VAR_DIR / "oidc_rsa_private_key.pem")
+
+ACCESS_TOKEN_EXPIRE_SECONDS = env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600)
+REFRESH_TOKEN_EXPIRE_SECONDS = env_int("REFRESH_TOKEN_EXPIRE_SECONDS", 30 * 24 * 3600)
+
+_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "authserver.Application"
+
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "authserver.validators.MCPOAuth2Validator",
+    # One issuer for RFC 8414 metadata, RFC 9207 `iss`, OIDC and RFC 9728 authorization_servers:
+    # SITE_URL when set, else derived from the request origin by DOT in each of those places.
+    "OIDC_ISS_ENDPOINT": SITE_URL,
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
+    "SCOPES": {scope.name: scope.description for scope in SCOPE_REGISTRY},
+    "DEFAULT_SCOPES": ["mcp"],
+    # OAuth 2.1: authorization code with PKCE S256 only; public clients are the common case.
+    "PKCE_REQUIRED": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _AUTH_METHODS,
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _AUTH_METHODS,
+    # https only; `authserver.models.Application` adds http for loopback redirect URIs (RFC 8252 §7.3).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # RFC 8252 §7.3: a loopback redirect matches on any port (the app picks one at run time).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    # Every RFC 9700 gate on.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # Refresh tokens rotate on every use; replaying a used one revokes the whole family.
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_EXPIRE_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_EXPIRE_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    # Every authorization shows the consent page unless the client is first-party.
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # RFC 7591/7592: agents register themselves, anonymously.
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    # Client ID Metadata Documents: an https URL as client_id, fetched SSRF-hardened by DOT.
+    "CIMD_ENABLED": True,
+    "OAUTH2_PROTECTED_RESOURCE_NAME": MCP_SERVER_NAME,
+}
+
+# --- Logging --------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {
+        # DOT logs each refused redirect URI and metadata fetch at WARNING; keep them.
+        "oauth2_provider": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class McpappConfig(AppConfig):
+    name = "mcpapp"
+    verbose_name = "MCP server"

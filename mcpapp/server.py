@@ -1,0 +1,80 @@
+"""The MCP server (the SDK's ``MCPServer``) and its ASGI application under ``MCP_MOUNT_PATH``."""
+
+import contextlib
+
+from django.conf import settings
+from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from authserver.scopes import BASE_SCOPE
+from mcpapp import tools
+from mcpapp.auth import AllowedHostsMiddleware, DotBearerAuthBackend, RequireBearerToken
+from mcpapp.verifier import DotTokenVerifier
+
+
+def build_server() -> MCPServer:
+    server = MCPServer(
+        name=settings.MCP_SERVER_NAME,
+        instructions="Tools that act for the signed-in user of this site, within what they consented to.",
+    )
+    server.add_tool(tools.whoami, title="Who am I")
+    return server
+
+
+def build_asgi_app(server: MCPServer, *, verifier: DotTokenVerifier | None = None) -> Starlette:
+    """``/mcp`` (Streamable HTTP) and ``/sse`` + ``/messages/`` (legacy SSE), behind bearer auth.
+
+    The SDK's DNS-rebinding check is off because ``AllowedHostsMiddleware`` applies Django's
+    ``ALLOWED_HOSTS`` to every request here; browser origins are then free to call with a token.
+    """
+    no_sdk_host_check = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    streamable = server.streamable_http_app(
+        streamable_http_path="/mcp",
+        stateless_http=settings.MCP_STATELESS_HTTP,
+        transport_security=no_sdk_host_check,
+    )
+    sse = server.sse_app(sse_path="/sse", message_path="/messages/", transport_security=no_sdk_host_check)
+
+    def protected(app, resource_path):
+        return RequireBearerToken(app, resource_path=resource_path, required_scopes=[BASE_SCOPE])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        async with server.session_manager.run():
+            yield
+
+    async def json_error(request, exc):
+        return JSONResponse(
+            {"error": "not_found" if exc.status_code == 404 else "invalid_request", "error_description": exc.detail},
+            status_code=exc.status_code,
+        )
+
+    # Routes, not Mounts: the SDK apps route on their own paths ("/mcp", "/sse", "/messages/").
+    return Starlette(
+        routes=[
+            Route("/mcp", endpoint=protected(streamable, settings.MCP_RESOURCE_PATH)),
+            Route("/sse", endpoint=protected(sse, settings.MCP_SSE_RESOURCE_PATH)),
+            Route("/messages/", endpoint=protected(sse, settings.MCP_SSE_RESOURCE_PATH)),
+        ],
+        exception_handlers={404: json_error, 405: json_error},
+        middleware=[
+            Middleware(AllowedHostsMiddleware),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"],
+                expose_headers=["WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+            ),
+            Middleware(AuthenticationMiddleware, backend=DotBearerAuthBackend(verifier or DotTokenVerifier())),
+            Middleware(AuthContextMiddleware),
+        ],
+        lifespan=lifespan,
+    )

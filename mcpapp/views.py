@@ -1,0 +1,21 @@
+"""RFC 9728 metadata for the MCP endpoints, served by django-oauth-toolkit's view."""
+
+from django.conf import settings
+from oauth2_provider.views import OAuthProtectedResourceMetadataView
+
+from authserver.scopes import MCP_SCOPES
+from mcpapp.resource import resource_url
+
+
+class MCPResourceMetadataView(OAuthProtectedResourceMetadataView):
+    """One document per endpoint (RFC 9728 §3.1). DOT would derive the bare
+    ``/.well-known/oauth-protected-resource`` form's resource as the origin; here it names the
+    Streamable HTTP endpoint, and ``SITE_URL`` (not the request) names the origin when set."""
+
+    resource_path = settings.MCP_RESOURCE_PATH
+
+    def get_resource(self, request):
+        return resource_url(request.build_absolute_uri("/"), self.resource_path)
+
+    def get_scopes_supported(self):
+        return MCP_SCOPES

@@ -1,0 +1,49 @@
+"""A person at a browser: follows the authorization redirect, signs in and answers the consent page
+by submitting the server's real HTML forms (with their CSRF tokens) over HTTP."""
+
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+import httpx2
+
+from tests.forms import parse_forms
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+class Person:
+    def __init__(self, username: str, password: str, *, allow: bool = True):
+        self.username = username
+        self.password = password
+        self.allow = allow
+        self.browser = httpx2.Client(follow_redirects=False, timeout=30)
+        self.pages: list[str] = []  # paths of the pages the person was shown, in order
+
+    def authorize(self, url: str) -> dict[str, str]:
+        """Go from an authorization request to the client's redirect URI, answering each page.
+
+        Returns the query parameters the client receives (``code``, ``state``, ``iss`` or ``error``).
+        """
+        server = origin(url)
+        for _ in range(12):
+            if origin(url) != server:
+                params = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+                return {**params, "_redirect_uri": url.split("?")[0]}
+            response = self.browser.get(url)
+            if response.status_code in (301, 302, 303):
+                url = urljoin(url, response.headers["location"])
+                continue
+            assert response.status_code == 200, f"{url} answered {response.status_code}: {response.text[:300]}"
+            self.pages.append(urlsplit(url).path)
+            form = parse_forms(response.text)[0]
+            if "password" in form.fields:
+                data = form.submission(username=self.username, password=self.password)
+            else:
+                data = form.submission(button="allow" if self.allow else None)
+            target = urljoin(url, form.action or url)
+            answer = self.browser.post(target, data=data)
+            assert answer.status_code in (302, 303), f"{target} answered {answer.status_code}: {answer.text[:300]}"
+            url = urljoin(target, answer.headers["location"])
+        raise AssertionError("the person never got back to the client")
