@@ -3,6 +3,7 @@
 import ipaddress
 from urllib.parse import urlsplit
 
+from django.db import models
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
@@ -21,6 +22,16 @@ def is_loopback_host(hostname: str | None) -> bool:
 
 
 class Application(AbstractApplication):
+    # ID tokens are signed with the site's RSA key, so any client (registered ones included) can
+    # ask for `openid`; DOT's default of no algorithm makes the token endpoint fail for them.
+    algorithm = models.CharField(
+        max_length=5,
+        choices=AbstractApplication.ALGORITHM_TYPES,
+        default=AbstractApplication.RS256_ALGORITHM,
+        blank=True,
+        verbose_name="algorithm",
+    )
+
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = "client"

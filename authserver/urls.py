@@ -8,7 +8,7 @@ place the RFC 8414 ``issuer``, the RFC 9207 ``iss`` and the OpenID ``issuer`` ar
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from authserver.views import AuthorizationView
+from authserver.views import AuthorizationView, UserInfoView
 
 app_name = "oauth2_provider"
 
@@ -29,7 +29,7 @@ urlpatterns = [
     path("o/token/", dot_views.TokenView.as_view(), name="token"),
     path("o/revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("o/introspect/", dot_views.IntrospectTokenView.as_view(), name="introspect"),
-    path("o/userinfo/", dot_views.UserInfoView.as_view(), name="user-info"),
+    path("o/userinfo/", UserInfoView.as_view(), name="user-info"),
     path("o/register/", dot_views.DynamicClientRegistrationView.as_view(), name="dcr-register"),
     path(
         "o/register/<str:client_id>/",

@@ -1,5 +1,6 @@
 """django-oauth-toolkit's request validator, with this site's policy on claims and resources."""
 
+from django.urls import reverse
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 
@@ -19,5 +20,9 @@ class MCPOAuth2Validator(OAuth2Validator):
         # RFC 8707 §2: every grant (and so every token) is bound to a resource. A client that named
         # none gets the MCP endpoints this server protects, so no token is ever valid "anywhere".
         if not getattr(request, "resource", None):
-            request.resource = known_resources(oauth2_settings.oidc_issuer(request))
+            issuer = oauth2_settings.oidc_issuer(request)
+            request.resource = known_resources(issuer)
+            if "openid" in request.scopes:
+                # OpenID Connect Core §5.3: the userinfo endpoint is a resource of this server too.
+                request.resource.append(issuer + reverse("oauth2_provider:user-info"))
         return super()._create_authorization_code(request, code, expires=expires)

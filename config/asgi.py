@@ -17,16 +17,14 @@ from starlette.routing import Mount  # noqa: E402
 
 from mcpapp.server import build_asgi_app, build_server  # noqa: E402
 
-if settings.DEBUG:
-    django_application = ASGIStaticFilesHandler(django_application)
 
-mcp_server = build_server()
-mcp_application = build_asgi_app(mcp_server)
+def build_application(mcp_application: Starlette) -> Starlette:
+    """Route ``MCP_MOUNT_PATH`` to the MCP app, the rest to Django; the lifespan is the MCP app's."""
+    django_app = ASGIStaticFilesHandler(django_application) if settings.DEBUG else django_application
+    return Starlette(
+        routes=[Mount(settings.MCP_MOUNT_PATH, app=mcp_application), Mount("", app=django_app)],
+        lifespan=mcp_application.router.lifespan_context,
+    )
 
-application = Starlette(
-    routes=[
-        Mount(settings.MCP_MOUNT_PATH, app=mcp_application),
-        Mount("", app=django_application),
-    ],
-    lifespan=mcp_application.router.lifespan_context,
-)
+
+application = build_application(build_asgi_app(build_server()))

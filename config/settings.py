@@ -163,6 +163,7 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "authserver.Application"
 
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "authserver.validators.MCPOAuth2Validator",
+    "OAUTH2_BACKEND_CLASS": "authserver.backends.AbsoluteURIOAuthLibCore",
     # One issuer for RFC 8414 metadata, RFC 9207 `iss`, OIDC and RFC 9728 authorization_servers:
     # SITE_URL when set, else derived from the request origin by DOT in each of those places.
     "OIDC_ISS_ENDPOINT": SITE_URL,

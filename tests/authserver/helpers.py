@@ -1,0 +1,44 @@
+import base64
+import hashlib
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from django.conf import settings
+
+from tests.factories import REDIRECT_URI
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(app, challenge, **overrides) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": REDIRECT_URI,
+        "scope": "mcp profile",
+        "state": "state-123",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    return "/o/authorize/?" + urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+
+
+def redirect_params(response) -> dict[str, str]:
+    """The query parameters of a redirect to the client's redirect URI."""
+    location = response["Location"]
+    assert location.startswith(REDIRECT_URI), location
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+def site_url_settings(site_url: str) -> dict:
+    """The settings SITE_URL=<site_url> produces (config/settings.py), for override_settings."""
+    return {
+        "SITE_URL": site_url,
+        "OAUTH2_PROVIDER": {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": site_url},
+        "ALLOWED_HOSTS": [*settings.ALLOWED_HOSTS, urlsplit(site_url).hostname],
+    }

@@ -1,0 +1,80 @@
+"""RFC 8414 / OpenID discovery / RFC 9728: what is advertised, and that the issuer is one string."""
+
+import pytest
+from django.test import override_settings
+
+from tests.authserver.helpers import authorize_url, pkce_pair, redirect_params, site_url_settings
+from tests.factories import make_client, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _issuers(client, **extra):
+    """The issuer as the three documents and a real authorization response name it, and the resource."""
+    as_metadata = client.get("/.well-known/oauth-authorization-server", **extra).json()
+    oidc = client.get("/.well-known/openid-configuration", **extra).json()
+    prm = client.get("/.well-known/oauth-protected-resource/star/mcp", **extra).json()
+    client.force_login(make_user())
+    _verifier, challenge = pkce_pair()
+    response = client.get(authorize_url(make_client(skip_authorization=True), challenge), **extra)
+    iss = redirect_params(response)["iss"]
+    return as_metadata["issuer"], iss, prm["authorization_servers"][0], oidc["issuer"], prm["resource"]
+
+
+def test_issuer_iss_and_authorization_server_agree_without_site_url(client):
+    issuer, iss, authorization_server, oidc_issuer, resource = _issuers(client, HTTP_HOST="127.0.0.1:8000")
+    assert issuer == iss == authorization_server == oidc_issuer == "http://127.0.0.1:8000"
+    assert resource == "http://127.0.0.1:8000/star/mcp"
+
+
+def test_issuer_follows_the_request_origin_without_site_url(client):
+    issuer, iss, authorization_server, _oidc, resource = _issuers(client, HTTP_HOST="localhost:8000")
+    assert issuer == iss == authorization_server == "http://localhost:8000"
+    assert resource == "http://localhost:8000/star/mcp"
+
+
+def test_issuer_iss_and_authorization_server_agree_with_site_url(client):
+    with override_settings(**site_url_settings("https://mcp.example.com")):
+        issuer, iss, authorization_server, oidc_issuer, resource = _issuers(client, HTTP_HOST="127.0.0.1:8000")
+    assert issuer == iss == authorization_server == oidc_issuer == "https://mcp.example.com"
+    assert resource == "https://mcp.example.com/star/mcp"
+
+
+def test_metadata_advertises_exactly_the_code_flow_with_s256(client):
+    metadata = client.get("/.well-known/oauth-authorization-server").json()
+    assert metadata["response_types_supported"] == ["code"]
+    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert metadata["code_challenge_methods_supported"] == ["S256"]
+    assert "none" in metadata["token_endpoint_auth_methods_supported"]
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+    assert metadata["client_id_metadata_document_supported"] is True
+    assert metadata["registration_endpoint"] == "http://testserver/o/register/"
+    assert metadata["authorization_endpoint"] == "http://testserver/o/authorize/"
+    assert metadata["token_endpoint"] == "http://testserver/o/token/"
+    assert metadata["revocation_endpoint"] == "http://testserver/o/revoke_token/"
+    assert metadata["introspection_endpoint"] == "http://testserver/o/introspect/"
+
+
+def test_openid_discovery_names_userinfo_and_jwks(client):
+    discovery = client.get("/.well-known/openid-configuration").json()
+    assert discovery["userinfo_endpoint"] == "http://testserver/o/userinfo/"
+    assert discovery["jwks_uri"] == "http://testserver/.well-known/jwks.json"
+    assert discovery["response_types_supported"] == ["code"]
+    keys = client.get("/.well-known/jwks.json").json()["keys"]
+    assert keys and keys[0]["kty"] == "RSA"
+
+
+def test_protected_resource_metadata_is_served_at_both_well_known_forms(client):
+    with_path = client.get("/.well-known/oauth-protected-resource/star/mcp").json()
+    bare = client.get("/.well-known/oauth-protected-resource").json()
+    assert with_path == bare
+    assert with_path["resource"] == "http://testserver/star/mcp"
+    assert with_path["authorization_servers"] == ["http://testserver"]
+    assert "mcp" in with_path["scopes_supported"]
+    assert "openid" not in with_path["scopes_supported"]
+
+
+def test_sse_endpoint_has_its_own_resource_metadata(client):
+    metadata = client.get("/.well-known/oauth-protected-resource/star/sse").json()
+    assert metadata["resource"] == "http://testserver/star/sse"
+    assert metadata["authorization_servers"] == ["http://testserver"]

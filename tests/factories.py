@@ -1,0 +1,41 @@
+"""Rows the tests need, made the way the product makes them."""
+
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
+
+REDIRECT_URI = "http://127.0.0.1:33418/callback"
+
+
+def make_user(username="alice", **fields):
+    fields.setdefault("email", f"{username}@example.com")
+    return get_user_model().objects.create_user(username, password="correct horse battery staple", **fields)
+
+
+def make_client(*, name="Test agent", redirect_uris=REDIRECT_URI, **fields):
+    Application = get_application_model()
+    return Application.objects.create(
+        name=name,
+        client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris=redirect_uris,
+        **fields,
+    )
+
+
+def make_access_token(user, client, *, scope="mcp profile email", resource=None, expires_in=3600) -> str:
+    """An access token row stored as DOT stores it (hashed); returns the raw token."""
+    raw = secrets.token_urlsafe(30)
+    token = get_access_token_model()(
+        user=user,
+        application=client,
+        scope=scope,
+        resource=resource if resource is not None else ["http://testserver/star/mcp"],
+        expires=timezone.now() + timedelta(seconds=expires_in),
+    )
+    set_token_value(token, raw)
+    token.save()
+    return raw

@@ -1,0 +1,186 @@
+"""The MCP endpoint as an OAuth protected resource: who gets in, and what each refusal says.
+
+Runs the project's real ASGI application in-process (Django and the MCP app, with its lifespan)
+and the MCP SDK's client over it; tokens are rows in DOT's table, stored hashed as DOT stores them.
+"""
+
+import time
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from config.asgi import build_application
+from mcpapp.server import build_asgi_app, build_server
+from mcpapp.verifier import DotTokenVerifier
+from tests.factories import make_access_token, make_client, make_user
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def run_app(interaction, *, clock=time.time):
+    """Run ``interaction(http)`` against a fresh application whose token verifier uses ``clock``."""
+    app = build_application(build_asgi_app(build_server(), verifier=DotTokenVerifier(clock=clock)))
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                return await interaction(http)
+
+    return anyio.run(main)
+
+
+def post_initialize(token=None, *, path="/star/mcp", **kwargs):
+    headers = {**HEADERS, **({"Authorization": f"Bearer {token}"} if token else {})}
+    return run_app(lambda http: http.post(path, json=INITIALIZE, headers=headers), **kwargs)
+
+
+def call_whoami(token):
+    async def interaction(http):
+        http.headers["Authorization"] = f"Bearer {token}"
+        async with Client(streamable_http_client("http://testserver/star/mcp", http_client=http), mode="legacy") as c:
+            return await c.call_tool("whoami", {})
+
+    return run_app(interaction)
+
+
+@pytest.fixture
+def alice():
+    return make_user("alice", first_name="Alice", last_name="Liddell")
+
+
+@pytest.fixture
+def client_app():
+    return make_client()
+
+
+def assert_challenge(response, status, error=None):
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    challenge = response.headers["www-authenticate"]
+    assert challenge.startswith("Bearer ")
+    assert 'resource_metadata="http://testserver/.well-known/oauth-protected-resource/star/mcp"' in challenge
+    if error:
+        assert f'error="{error}"' in challenge
+        assert response.json()["error"] == error
+    else:
+        # RFC 6750 §3.1: no error code when the request carried no credentials.
+        assert "error=" not in challenge
+
+
+def test_request_without_token_gets_401_pointing_at_resource_metadata():
+    assert_challenge(post_initialize(), 401)
+
+
+def test_unknown_token_gets_401_invalid_token(alice, client_app):
+    assert_challenge(post_initialize("not-a-token"), 401, "invalid_token")
+
+
+def test_valid_token_is_served(alice, client_app):
+    response = post_initialize(make_access_token(alice, client_app))
+    assert response.status_code == 200
+    assert '"serverInfo"' in response.text
+
+
+def test_expired_token_gets_401(alice, client_app):
+    token = make_access_token(alice, client_app, expires_in=600)
+    assert post_initialize(token).status_code == 200
+    # Eleven minutes later (the verifier's clock moves; nobody sleeps).
+    assert_challenge(post_initialize(token, clock=lambda: time.time() + 660), 401, "invalid_token")
+
+
+def test_token_expired_in_the_database_gets_401(alice, client_app):
+    token = make_access_token(alice, client_app, expires_in=-1)
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
+def test_revoked_token_gets_401(alice, client_app, client):
+    token = make_access_token(alice, client_app)
+    assert post_initialize(token).status_code == 200
+    # RFC 7009 revocation by the public client itself.
+    response = client.post("/o/revoke_token/", {"token": token, "client_id": client_app.client_id})
+    assert response.status_code == 200
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
+def test_token_for_another_resource_gets_401(alice, client_app):
+    token = make_access_token(alice, client_app, resource=["https://other.example.com/mcp"])
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
+def test_token_for_a_sibling_path_gets_401(alice, client_app):
+    # RFC 8707 prefix matching is by path segment: /star/mcpx is not /star/mcp.
+    token = make_access_token(alice, client_app, resource=["http://testserver/star/mcpx"])
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
+def test_token_bound_to_no_resource_gets_401(alice, client_app):
+    # DOT treats an empty resource list as "anywhere"; this endpoint does not.
+    token = make_access_token(alice, client_app, resource=[])
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
+def test_token_for_the_mcp_endpoint_is_refused_on_the_sse_endpoint(alice, client_app):
+    token = make_access_token(alice, client_app, resource=["http://testserver/star/mcp"])
+    response = run_app(lambda http: http.get("/star/sse", headers={"Authorization": f"Bearer {token}"}))
+    assert response.status_code == 401
+    assert "oauth-protected-resource/star/sse" in response.headers["www-authenticate"]
+
+
+def test_token_of_a_deactivated_user_gets_401(alice, client_app):
+    token = make_access_token(alice, client_app)
+    alice.is_active = False
+    alice.save()
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
+def test_token_without_the_base_scope_gets_403_insufficient_scope(alice, client_app):
+    token = make_access_token(alice, client_app, scope="profile email")
+    response = post_initialize(token)
+    assert_challenge(response, 403, "insufficient_scope")
+    assert 'scope="mcp"' in response.headers["www-authenticate"]
+
+
+def test_whoami_returns_profile_and_email_claims_when_granted(alice, client_app):
+    result = call_whoami(make_access_token(alice, client_app, scope="mcp profile email"))
+    claims = result.structured_content
+    assert claims["sub"] == str(alice.pk)
+    assert claims["username"] == "alice"
+    assert claims["name"] == "Alice Liddell"
+    assert claims["email"] == "alice@example.com"
+
+
+def test_whoami_without_email_scope_never_shows_the_email(alice, client_app):
+    claims = call_whoami(make_access_token(alice, client_app, scope="mcp profile")).structured_content
+    assert claims["username"] == "alice"
+    assert "email" not in claims
+    assert "alice@example.com" not in str(claims)
+
+
+def test_whoami_with_only_the_base_scope_shows_only_the_subject(alice, client_app):
+    claims = call_whoami(make_access_token(alice, client_app, scope="mcp")).structured_content
+    assert claims["sub"] == str(alice.pk)
+    assert not {"username", "name", "email", "given_name"} & set(claims)
+
+
+def test_unknown_path_under_the_mount_answers_json_404():
+    response = run_app(lambda http: http.get("/star/nothing"))
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_host_outside_allowed_hosts_is_refused_with_json():
+    response = run_app(lambda http: http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, "Host": "evil.example"}))
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
