@@ -8,7 +8,7 @@ place the RFC 8414 ``issuer``, the RFC 9207 ``iss`` and the OpenID ``issuer`` ar
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from authserver.views import AuthorizationView, UserInfoView
+from authserver.views import AuthorizationView, IntrospectTokenView, ServerMetadataView, UserInfoView
 
 app_name = "oauth2_provider"
 
@@ -16,7 +16,7 @@ urlpatterns = [
     # RFC 8414 §3: metadata at the origin root (the issuer has no path).
     path(
         ".well-known/oauth-authorization-server",
-        dot_views.OAuthServerMetadataView.as_view(),
+        ServerMetadataView.as_view(),
         name="oauth-server-metadata",
     ),
     path(
@@ -28,7 +28,7 @@ urlpatterns = [
     path("o/authorize/", AuthorizationView.as_view(), name="authorize"),
     path("o/token/", dot_views.TokenView.as_view(), name="token"),
     path("o/revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("o/introspect/", dot_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("o/introspect/", IntrospectTokenView.as_view(), name="introspect"),
     path("o/userinfo/", UserInfoView.as_view(), name="user-info"),
     path("o/register/", dot_views.DynamicClientRegistrationView.as_view(), name="dcr-register"),
     path(

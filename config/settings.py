@@ -175,7 +175,9 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    # client_credentials: for clients an operator creates (e.g. a resource server that introspects);
+    # such tokens act for no user, so the MCP endpoint refuses them.
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
     "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _AUTH_METHODS,
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _AUTH_METHODS,
     # https only; `authserver.models.Application` adds http for loopback redirect URIs (RFC 8252 §7.3).

@@ -43,7 +43,8 @@ def test_issuer_iss_and_authorization_server_agree_with_site_url(client):
 def test_metadata_advertises_exactly_the_code_flow_with_s256(client):
     metadata = client.get("/.well-known/oauth-authorization-server").json()
     assert metadata["response_types_supported"] == ["code"]
-    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert "none" in metadata["token_endpoint_auth_methods_supported"]
     assert metadata["authorization_response_iss_parameter_supported"] is True
