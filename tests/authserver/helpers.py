@@ -14,10 +14,11 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def authorize_url(app, challenge, **overrides) -> str:
+def authorize_url(client, challenge, **overrides) -> str:
+    """An authorization request for ``client`` (an Application, or a client_id string)."""
     params = {
         "response_type": "code",
-        "client_id": app.client_id,
+        "client_id": getattr(client, "client_id", client),
         "redirect_uri": REDIRECT_URI,
         "scope": "mcp profile",
         "state": "state-123",

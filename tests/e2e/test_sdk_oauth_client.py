@@ -4,6 +4,8 @@
 → login → consent → token → tools/list → tools/call whoami.
 """
 
+from urllib.parse import parse_qs, urlsplit
+
 import anyio
 import httpx2
 import pytest
@@ -102,7 +104,9 @@ def test_sdk_client_completes_the_whole_flow_and_sees_who_the_user_is(running_se
     assert agent.callbacks[-1]["iss"] == running_server.url
     # It registered itself (RFC 7591) and asked for this endpoint as the resource (RFC 8707).
     assert agent.storage.client_info.client_id
-    assert f"resource={running_server.url}/star/mcp".replace(":", "%3A").replace("/", "%2F") in agent.authorization_url
+    request = parse_qs(urlsplit(agent.authorization_url).query)
+    assert request["resource"] == [running_server.url + "/star/mcp"]
+    assert request["code_challenge_method"] == ["S256"]
     assert "whoami" in [tool.name for tool in tools.tools]
     claims = _whoami(result)
     assert claims["username"] == "alice"

@@ -33,8 +33,9 @@ class Command(DjangoRunserver):
         if host == "0":
             host = "0.0.0.0"
         self.on_bind(self.port)
+        module, attribute = settings.ASGI_APPLICATION.rsplit(".", 1)
         config = uvicorn.Config(
-            settings.ASGI_APPLICATION.replace(".application", ":application"),
+            f"{module}:{attribute}",
             host=host,
             port=int(self.port),
             lifespan="on",
