@@ -91,9 +91,8 @@ class RequireBearerToken:
             if _bearer_token(conn) is None:
                 await self._challenge(send, conn, 401, None, "Authentication required")
             else:
-                await self._challenge(
-                    send, conn, 401, "invalid_token", "The access token is unknown, expired, revoked or for another resource"
-                )
+                description = "The access token is unknown, expired, revoked or for another resource"
+                await self._challenge(send, conn, 401, "invalid_token", description)
             return
         missing = [name for name in self.required_scopes if name not in scope["auth"].scopes]
         if missing:
