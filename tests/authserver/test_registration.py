@@ -5,7 +5,7 @@ import json
 import pytest
 from oauth2_provider.models import get_application_model
 
-from tests.authserver.helpers import authorize_url, pkce_pair, redirect_params
+from tests.authserver.helpers import authorize_url, pkce_pair
 from tests.factories import make_client, make_user
 
 pytestmark = pytest.mark.django_db
