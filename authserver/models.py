@@ -3,6 +3,7 @@
 import ipaddress
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import models
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
@@ -36,6 +37,11 @@ class Application(AbstractApplication):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = "client"
 
+    @property
+    def is_first_party(self) -> bool:
+        """First-party (the site's own) clients skip consent: DOT's ``skip_authorization``."""
+        return self.skip_authorization
+
     def get_allowed_schemes(self):
         # RFC 9700 §2.1 / RFC 8252 §7.3: redirects are https, except that a native app may use plain
         # http to a loopback address. `http` is allowed only when every http redirect URI is one.
@@ -44,3 +50,33 @@ class Application(AbstractApplication):
         if http_uris and all(is_loopback_host(urlsplit(uri).hostname) for uri in http_uris):
             schemes.append("http")
         return schemes
+
+
+class ConsentGrant(models.Model):
+    """What a person allowed one client, remembered so they are asked once (per user, per client).
+
+    A different client with the same name is a different row: consent follows the ``client_id``.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consent_grants")
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="consent_grants",
+        verbose_name="client",
+    )
+    scope = models.TextField(help_text="Space-separated scopes the person allowed")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    last_used = models.DateTimeField(null=True, blank=True, help_text="When the client last got a token")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "application"], name="one_consent_per_user_client")]
+        verbose_name = "consent grant"
+
+    def __str__(self):
+        return f"{self.user} → {self.application}"
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()

@@ -25,3 +25,4 @@ SCOPE_REGISTRY: tuple[Scope, ...] = (
 
 BASE_SCOPE = next(scope.name for scope in SCOPE_REGISTRY if scope.base)
 MCP_SCOPES = [scope.name for scope in SCOPE_REGISTRY if scope.for_mcp]
+SCOPES_BY_NAME = {scope.name: scope for scope in SCOPE_REGISTRY}

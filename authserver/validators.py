@@ -5,6 +5,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 
 from authserver.claims import CLAIM_SCOPES, user_claims
+from authserver.consent import client_bind_owner, consent_record
 from mcpapp.resource import known_resources
 
 
@@ -25,4 +26,8 @@ class MCPOAuth2Validator(OAuth2Validator):
             if "openid" in request.scopes:
                 # OpenID Connect Core §5.3: the userinfo endpoint is a resource of this server too.
                 request.resource.append(issuer + reverse("oauth2_provider:user-info"))
-        return super()._create_authorization_code(request, code, expires=expires)
+        grant = super()._create_authorization_code(request, code, expires=expires)
+        # The person approved these scopes (on the consent page, earlier, or as a first-party user).
+        consent_record(user=request.user, client=request.client, scopes=request.scopes)
+        client_bind_owner(client=request.client, user=request.user)
+        return grant

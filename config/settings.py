@@ -6,6 +6,7 @@ signing key are generated on first start and kept under ``var/`` (git-ignored); 
 ``DJANGO_DEBUG`` off both must come from the environment.
 """
 
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "corsheaders",
     "oauth2_provider",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -71,6 +73,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it answers locked-out sign-ins.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses to authenticate while an account or address is locked out.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -117,6 +127,17 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Failed sign-ins (django-axes) ------------------------------------------------------------
+# After AXES_FAILURE_LIMIT failures for one account, or from one address, sign-in is refused with
+# 429 for AXES_COOLOFF_MINUTES. Attempts are kept in the database, so the limit holds across workers.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -202,7 +223,7 @@ OAUTH2_PROVIDER = {
     "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_EXPIRE_SECONDS,
     "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_EXPIRE_SECONDS,
     "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
-    # Every authorization shows the consent page unless the client is first-party.
+    # DOT's own token-history auto-approval stays off: consent is remembered by authserver.ConsentGrant.
     "REQUEST_APPROVAL_PROMPT": "force",
     # RFC 7591/7592: agents register themselves, anonymously.
     "DCR_ENABLED": True,
@@ -221,5 +242,6 @@ LOGGING = {
     "loggers": {
         # DOT logs each refused redirect URI and metadata fetch at WARNING; keep them.
         "oauth2_provider": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -8,15 +8,21 @@ from html.parser import HTMLParser
 class Form:
     action: str | None
     method: str
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: list[tuple[str, str]] = field(default_factory=list)  # successful controls, in page order
+    checkboxes: list[tuple[str, str]] = field(default_factory=list)  # (name, value) of ticked boxes
     buttons: list[tuple[str, str]] = field(default_factory=list)  # (name, value) of submit buttons
 
-    def submission(self, button: str | None = None, **values: str) -> dict[str, str]:
-        """The data a browser sends when the person fills ``values`` and clicks ``button``."""
-        data = {**self.fields, **values}
-        for name, value in self.buttons:
-            if name and name == button:
-                data[name] = value
+    @property
+    def names(self) -> set[str]:
+        return {name for name, _ in self.fields + self.checkboxes}
+
+    def submission(self, button: str | None = None, untick: tuple[str, ...] = (), **values: str):
+        """What a browser sends when the person fills ``values``, unticks the boxes whose values are
+        in ``untick`` and clicks the submit button named ``button``."""
+        data = [(name, values.pop(name, value)) for name, value in self.fields]
+        data += list(values.items())
+        data += [(name, value) for name, value in self.checkboxes if value not in untick]
+        data += [(name, value) for name, value in self.buttons if name and name == button]
         return data
 
 
@@ -29,19 +35,17 @@ class _FormParser(HTMLParser):
         attrs = dict(attrs)
         if tag == "form":
             self.forms.append(Form(action=attrs.get("action"), method=(attrs.get("method") or "get").lower()))
-        elif not self.forms:
             return
-        elif tag == "input":
-            kind = (attrs.get("type") or "text").lower()
-            if kind == "submit":
-                self.forms[-1].buttons.append((attrs.get("name") or "", attrs.get("value") or ""))
-            elif kind == "checkbox":
-                if "checked" in attrs and attrs.get("name"):
-                    self.forms[-1].fields[attrs["name"]] = attrs.get("value") or "on"
-            elif attrs.get("name"):
-                self.forms[-1].fields[attrs["name"]] = attrs.get("value") or ""
-        elif tag == "button" and (attrs.get("type") or "submit").lower() == "submit":
-            self.forms[-1].buttons.append((attrs.get("name") or "", attrs.get("value") or ""))
+        if not self.forms or "disabled" in attrs:
+            return
+        form, name, kind = self.forms[-1], attrs.get("name"), (attrs.get("type") or "text").lower()
+        if tag == "button" and kind == "submit" or tag == "input" and kind == "submit":
+            form.buttons.append((name or "", attrs.get("value") or ""))
+        elif tag == "input" and kind == "checkbox":
+            if name and "checked" in attrs:
+                form.checkboxes.append((name, attrs.get("value") or "on"))
+        elif tag == "input" and name:
+            form.fields.append((name, attrs.get("value") or ""))
 
 
 def parse_forms(html: str) -> list[Form]:

@@ -43,3 +43,14 @@ def site_url_settings(site_url: str) -> dict:
         "OAUTH2_PROVIDER": {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": site_url},
         "ALLOWED_HOSTS": [*settings.ALLOWED_HOSTS, urlsplit(site_url).hostname],
     }
+
+
+def consent_answer(page, *, allow: bool = True, untick: tuple[str, ...] = ()) -> dict:
+    """What the browser posts when the person answers the consent ``page`` (all boxes ticked but ``untick``)."""
+    context = page.context
+    data = {name: value for name, value in context["form"].initial.items() if value is not None}
+    data["consent_request"] = context["consent_request"]
+    data["scopes"] = [scope.name for scope in context["asked_scopes"] if not scope.base and scope.name not in untick]
+    if allow:
+        data["allow"] = "Authorize"
+    return data

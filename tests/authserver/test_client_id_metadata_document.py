@@ -11,7 +11,7 @@ from django.test import override_settings
 from oauth2_provider.cimd import CIMDError
 from oauth2_provider.models import get_application_model
 
-from tests.authserver.helpers import authorize_url, pkce_pair, redirect_params
+from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair, redirect_params
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -53,8 +53,7 @@ def test_metadata_document_client_gets_the_consent_page_and_a_code_with_iss(clie
     assert stored.registration_source == "cimd"
     assert stored.client_type == "public"
 
-    data = {k: v for k, v in page.context["form"].initial.items() if v is not None}
-    params = redirect_params(client.post(url, {**data, "allow": "Authorize"}))
+    params = redirect_params(client.post(url, consent_answer(page)))
     assert params["code"] and params["iss"] == "http://testserver"
 
 

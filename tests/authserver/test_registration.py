@@ -5,7 +5,7 @@ import json
 import pytest
 from oauth2_provider.models import get_application_model
 
-from tests.authserver.helpers import authorize_url, pkce_pair
+from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair
 from tests.factories import make_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -81,8 +81,7 @@ def test_loopback_redirect_matches_on_any_port(client):
     url = authorize_url(app, challenge, redirect_uri="http://127.0.0.1:61999/callback")
     page = client.get(url)
     assert page.status_code == 200
-    data = {k: v for k, v in page.context["form"].initial.items() if v is not None}
-    response = client.post(url, {**data, "allow": "Authorize"})
+    response = client.post(url, consent_answer(page))
     assert response["Location"].startswith("http://127.0.0.1:61999/callback?code=")
 
 

@@ -1,7 +1,7 @@
 """A person at a browser: follows the authorization redirect, signs in and answers the consent page
 by submitting the server's real HTML forms (with their CSRF tokens) over HTTP."""
 
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx2
 
@@ -14,12 +14,14 @@ def origin(url: str) -> str:
 
 
 class Person:
-    def __init__(self, username: str, password: str, *, allow: bool = True):
+    def __init__(self, username: str, password: str, *, allow: bool = True, untick: tuple[str, ...] = ()):
         self.username = username
         self.password = password
         self.allow = allow
+        self.untick = untick  # scopes the person unticks on the consent page
         self.browser = httpx2.Client(follow_redirects=False, timeout=30)
         self.pages: list[str] = []  # paths of the pages the person was shown, in order
+        self.consent_pages: list[str] = []  # the consent pages' HTML
 
     def authorize(self, url: str) -> dict[str, str]:
         """Go from an authorization request to the client's redirect URI, answering each page.
@@ -38,12 +40,15 @@ class Person:
             assert response.status_code == 200, f"{url} answered {response.status_code}: {response.text[:300]}"
             self.pages.append(urlsplit(url).path)
             form = parse_forms(response.text)[0]
-            if "password" in form.fields:
+            if "password" in form.names:
                 data = form.submission(username=self.username, password=self.password)
             else:
-                data = form.submission(button="allow" if self.allow else None)
+                self.consent_pages.append(response.text)
+                data = form.submission(button="allow" if self.allow else "deny", untick=self.untick)
             target = urljoin(url, form.action or url)
-            answer = self.browser.post(target, data=data)
+            answer = self.browser.post(
+                target, content=urlencode(data), headers={"Content-Type": "application/x-www-form-urlencoded"}
+            )
             assert answer.status_code in (302, 303), f"{target} answered {answer.status_code}: {answer.text[:300]}"
             url = urljoin(target, answer.headers["location"])
         raise AssertionError("the person never got back to the client")

@@ -1,0 +1,77 @@
+"""Consent: what a person allowed each client, remembered, and taken back.
+
+Called from the authorization endpoint, the token glue, the connected-apps page and the admin alike.
+"""
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from oauth2_provider.models import (
+    get_access_token_model,
+    get_grant_model,
+    get_id_token_model,
+    get_refresh_token_model,
+)
+
+from authserver.models import Application, ConsentGrant
+
+
+def consent_scopes_granted(*, user, client: Application) -> set[str]:
+    grant = ConsentGrant.objects.filter(user=user, application=client).only("scope").first()
+    return set(grant.scopes) if grant else set()
+
+
+def consent_missing_scopes(*, user, client: Application, scopes: Iterable[str]) -> list[str]:
+    """The requested ``scopes`` the person has not allowed this client yet, in request order."""
+    granted = consent_scopes_granted(user=user, client=client)
+    return [scope for scope in scopes if scope not in granted]
+
+
+@transaction.atomic
+def consent_record(*, user, client: Application, scopes: Iterable[str]) -> ConsentGrant:
+    """Remember that ``user`` allowed ``client`` these ``scopes`` (added to what it had)."""
+    grant, _created = ConsentGrant.objects.select_for_update().get_or_create(
+        user=user, application=client, defaults={"scope": ""}
+    )
+    merged = list(dict.fromkeys([*grant.scopes, *scopes]))
+    if merged != grant.scopes:
+        grant.scope = " ".join(merged)
+        grant.save(update_fields=["scope", "updated"])
+    return grant
+
+
+def consent_touch(*, user, client: Application, when: datetime) -> None:
+    """Note that ``client`` got a token for ``user`` (shown as "last used")."""
+    ConsentGrant.objects.filter(user=user, application=client).update(last_used=when)
+
+
+@transaction.atomic
+def consent_revoke(*, user, client: Application) -> None:
+    """Forget the grant and revoke every token and pending code ``client`` holds for ``user``.
+
+    RFC 7009 §2.2: revoking a refresh token also invalidates the access tokens issued from it;
+    here every access token of the pair goes, whatever its origin.
+    """
+    ConsentGrant.objects.filter(user=user, application=client).delete()
+    for refresh_token in get_refresh_token_model().objects.filter(
+        user=user, application=client, revoked__isnull=True
+    ):
+        refresh_token.revoke()
+    get_access_token_model().objects.filter(user=user, application=client).delete()
+    get_id_token_model().objects.filter(user=user, application=client).delete()
+    get_grant_model().objects.filter(user=user, application=client).delete()
+
+
+def client_bind_owner(*, client: Application, user) -> bool:
+    """Bind a dynamically registered client without an owner to the person who first authorizes it.
+
+    A client that has an owner is never re-bound: the conditional update makes the first one win.
+    Metadata-document clients are shared by everyone who uses that agent, so they stay unowned.
+    """
+    if client.user_id is not None or client.registration_source != Application.RegistrationSource.DCR:
+        return False
+    bound = Application.objects.filter(pk=client.pk, user__isnull=True).update(user=user)
+    if bound:
+        client.user = user
+    return bool(bound)

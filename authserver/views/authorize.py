@@ -1,0 +1,167 @@
+"""The authorization endpoint: django-oauth-toolkit's view, with this site's consent policy.
+
+DOT validates the request and issues the code; this subclass decides whether the person must be
+asked (first-party clients never, third-party clients for whatever they were not allowed before),
+shows the consent page, and checks that the form comes back as it was sent.
+"""
+
+from urllib.parse import urlsplit
+
+from django.core import signing
+from oauth2_provider import views as dot_views
+from oauth2_provider.exceptions import OAuthToolkitError
+from oauth2_provider.forms import AllowForm
+from oauth2_provider.models import get_application_model
+from oauth2_provider.oauth2_backends import _add_iss_to_redirect
+from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
+
+from authserver.consent import consent_missing_scopes
+from authserver.models import is_loopback_host
+from authserver.scopes import SCOPES_BY_NAME
+from authserver.security import sensitive_page
+from mcpapp.resource import names_known_resource
+
+CONSENT_SALT = "authserver.consent"
+CONSENT_MAX_AGE = 15 * 60  # seconds a consent page stays valid
+# The authorization request as DOT's form carries it in hidden fields.
+REQUEST_FIELDS = (
+    "client_id", "redirect_uri", "scope", "response_type", "state",
+    "code_challenge", "code_challenge_method", "nonce", "claims", "resource",
+)
+TAMPERED = "This consent form was changed or has expired. Go back to the app and start again."
+
+
+def consent_request_sign(*, user, fields: dict, optional: list[str]) -> str:
+    """Sign what the consent page was shown for (allauth's IdP does the same with its forms)."""
+    payload = {"user": user.pk, "fields": {name: fields.get(name) or "" for name in REQUEST_FIELDS}}
+    payload["optional"] = optional
+    return signing.dumps(payload, salt=CONSENT_SALT, compress=True)
+
+
+def consent_request_verify(*, user, token: str) -> dict | None:
+    try:
+        payload = signing.loads(token, salt=CONSENT_SALT, max_age=CONSENT_MAX_AGE)
+    except signing.BadSignature:  # also SignatureExpired
+        return None
+    return payload if payload.get("user") == user.pk else None
+
+
+def describe_registration(client) -> str:
+    source = client.registration_source
+    if source == client.RegistrationSource.CIMD:
+        return f"It identifies itself with a metadata document published at {urlsplit(client.client_id).hostname}."
+    if source == client.RegistrationSource.DCR:
+        return "It registered itself with this site automatically; nobody here has reviewed it."
+    return "It was registered by this site's administrators."
+
+
+def describe_redirect(redirect_uri: str) -> dict:
+    parts = urlsplit(redirect_uri)
+    if parts.scheme not in ("http", "https"):
+        return {"redirect_host": f"{parts.scheme}:", "redirect_kind": "app"}
+    if is_loopback_host(parts.hostname):
+        return {"redirect_host": parts.hostname, "redirect_kind": "loopback"}
+    return {"redirect_host": parts.hostname, "redirect_kind": "web"}
+
+
+@sensitive_page
+class AuthorizationView(dot_views.AuthorizationView):
+    template_name = "authserver/authorize.html"
+
+    def get(self, request, *args, **kwargs):
+        # DOT would auto-approve on `approval_prompt=auto` from its own token history; consent here
+        # is decided by the remembered grant only.
+        if "approval_prompt" in request.GET:
+            request.GET = request.GET.copy()
+            del request.GET["approval_prompt"]
+        self.prompt = set(request.GET.get("prompt", "").split())
+        unknown = self._unknown_resources(request.GET.getlist("resource"))
+        if unknown:
+            try:
+                _scopes, credentials = self.validate_authorization_request(request)
+            except OAuthToolkitError as error:
+                return self.error_response(error, application=None)
+            # RFC 8707 §2: this server issues tokens only for its own MCP endpoints.
+            return self._redirect_error(
+                "invalid_target", "This server issues tokens only for its own MCP endpoints.", credentials
+            )
+        return super().get(request, *args, **kwargs)
+
+    def render_to_response(self, context, **response_kwargs):
+        application = context.get("application")
+        if application is None or "form" not in context:  # an error page
+            return super().render_to_response(context, **response_kwargs)
+        # DOT has validated the request and is about to ask the person. First-party clients never
+        # get here (DOT's skip_authorization approved them already).
+        requested = context["scopes"]
+        asked = requested if "consent" in self.prompt else consent_missing_scopes(
+            user=self.request.user, client=application, scopes=requested
+        )
+        if not asked:
+            return self._approve(context["form"])
+        if "none" in self.prompt:
+            # OpenID Connect Core §3.1.2.6: consent is needed and the client said not to ask.
+            return self._redirect_error("consent_required", "The user has not allowed this yet.", context)
+        optional = [name for name in asked if not SCOPES_BY_NAME[name].base]
+        context.update(
+            client_name=application.name or application.client_id,
+            registration=describe_registration(application),
+            asked_scopes=[SCOPES_BY_NAME[name] for name in asked],
+            consent_request=consent_request_sign(
+                user=self.request.user, fields=context["form"].initial, optional=optional
+            ),
+            **describe_redirect(context["redirect_uri"]),
+        )
+        return super().render_to_response(context, **response_kwargs)
+
+    def form_valid(self, form):
+        signed = consent_request_verify(user=self.request.user, token=self.request.POST.get("consent_request", ""))
+        # Every hidden field must come back as it was signed (RFC 9700 §4.1: never redirect to a
+        # URI the client did not register, never issue a code for a request the person did not see).
+        if signed is None or any(
+            (form.cleaned_data.get(name) or "") != signed["fields"][name] for name in REQUEST_FIELDS
+        ):
+            context = {"error": {"error": "invalid_request", "description": TAMPERED}}
+            return super().render_to_response(context, status=400)
+        if form.cleaned_data.get("allow"):
+            unticked = set(signed["optional"]) - set(self.request.POST.getlist("scopes"))
+            form.cleaned_data["scope"] = " ".join(
+                name for name in form.cleaned_data["scope"].split() if name not in unticked
+            )
+            if not form.cleaned_data["scope"]:  # the person unticked everything: that is a no
+                form.cleaned_data["allow"] = False
+        return super().form_valid(form)
+
+    def redirect(self, redirect_to, application):
+        # RFC 9207 §2: *every* authorization response carries `iss`, errors included (DOT adds it to
+        # successful responses only). `_add_iss_to_redirect` replaces any `iss` already present.
+        issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
+        if application is None:
+            # DOT passes no client on error redirects and then allows only the global schemes,
+            # which would turn an error for a loopback-http client into a 500. oauthlib redirects
+            # only to a redirect URI it has matched against this client, so its schemes apply.
+            client_id = self.request.GET.get("client_id") or self.request.POST.get("client_id")
+            application = get_application_model().objects.filter(client_id=client_id).first()
+        return super().redirect(_add_iss_to_redirect(redirect_to, issuer), application)
+
+    def _approve(self, form):
+        """Approve without asking: the person allowed all of this before."""
+        data = {name: value for name, value in form.initial.items() if value is not None}
+        approved = AllowForm(data={**data, "allow": True})
+        if not approved.is_valid():  # pragma: no cover - DOT built these fields itself
+            return super().render_to_response({"error": {"error": "invalid_request", "description": TAMPERED}})
+        return super().form_valid(approved)
+
+    def _unknown_resources(self, resources):
+        """RFC 8707 §2: the resources named that this server issues no tokens for."""
+        origin = self.request.build_absolute_uri("/")
+        return [resource for resource in resources if not names_known_resource(resource, origin)]
+
+    def _redirect_error(self, error, description, request_data):
+        """An error answered to the client's (already validated) redirect URI, with `state` and `iss`."""
+        failure = OAuthToolkitError(
+            error=CustomOAuth2Error(error=error, description=description, state=request_data.get("state")),
+            redirect_uri=request_data["redirect_uri"],
+        )
+        return self.error_response(failure, application=None)
