@@ -77,8 +77,13 @@ async def _run_session(transport, mode: str):
         return tools, result
 
 
-def run_flow(server_url: str, *, mode: str = "legacy", sse: bool = False):
-    agent = Agent(server_url, Person("alice", PASSWORD))
+def run_flow(server_url: str, *, mode: str = "legacy", sse: bool = False, person=None, client_id=None):
+    agent = Agent(server_url, person or Person("alice", PASSWORD))
+    if client_id:  # a client the operator registered: the agent skips registration
+        agent.storage.client_info = OAuthClientInformationFull(
+            client_id=client_id, redirect_uris=[REDIRECT_URI], token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+        )
 
     async def main():
         http = httpx2.AsyncClient(auth=agent.oauth, timeout=30)
@@ -128,3 +133,29 @@ def test_sdk_client_completes_the_flow_when_site_url_is_set(running_server_with_
     assert agent.callbacks[-1]["iss"] == site_url
     assert str(agent.oauth.context.oauth_metadata.issuer) == site_url
     assert _whoami(result)["username"] == "alice"
+
+
+def test_third_party_agent_granted_profile_but_not_email_never_sees_the_email(running_server):
+    person = Person("alice", PASSWORD, untick=("email",))
+    agent, _tools, result = run_flow(running_server.url + "/star/mcp", person=person)
+
+    assert "SDK test agent" in person.consent_pages[0]
+    claims = _whoami(result)
+    assert claims["username"] == "alice"
+    assert claims["name"] == "Alice Liddell"
+    assert "email" not in claims
+    assert "alice@example.com" not in str(result)
+    assert agent.storage.tokens.scope == "mcp profile"
+
+
+def test_first_party_app_gets_what_it_asked_for_without_a_consent_page(running_server):
+    out = running_server.manage(
+        "create_client", "Official mail app", "--first-party", "--redirect-uri", REDIRECT_URI
+    )
+    client_id = out.split("client_id: ")[1].split()[0]
+    agent, _tools, result = run_flow(running_server.url + "/star/mcp", client_id=client_id)
+
+    assert agent.person.pages == ["/accounts/login/"]  # signed in, never asked
+    claims = _whoami(result)
+    assert claims["email"] == "alice@example.com"
+    assert claims["client_id"] == client_id

@@ -1,0 +1,62 @@
+"""Signing in: the project's own page, a new session key, and a lockout after repeated failures."""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.factories import make_user
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery staple"
+
+
+def sign_in(client, username, password, address="203.0.113.7"):
+    return client.post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def test_signing_in_rotates_the_session_key(client):
+    make_user("alice")
+    client.get("/accounts/login/")
+    session = client.session
+    session["before"] = "sign-in"
+    session.save()
+    before = session.session_key
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+    assert client.session.session_key != before
+
+
+def test_wrong_password_shows_the_form_again_with_a_message(client):
+    make_user("alice")
+    response = sign_in(client, "alice", "wrong")
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content
+
+
+def test_an_account_is_locked_after_repeated_failures_even_with_the_right_password(client):
+    make_user("alice")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert sign_in(client, "alice", "wrong").status_code == 200
+    locked = sign_in(client, "alice", "wrong")
+    assert locked.status_code == 429
+    assert b"Too many failed sign-in attempts" in locked.content
+    # From another address too, and with the right password: the account is paused.
+    assert sign_in(Client(), "alice", PASSWORD, address="198.51.100.9").status_code == 429
+
+
+def test_an_address_is_locked_after_failures_across_accounts(client):
+    make_user("victim")
+    for number in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, f"guess{number}", "wrong")
+    assert sign_in(client, "victim", PASSWORD).status_code == 429
+    # Someone else elsewhere can still sign in.
+    assert sign_in(Client(), "victim", PASSWORD, address="198.51.100.9").status_code == 302
+
+
+def test_a_successful_sign_in_resets_the_count(client):
+    make_user("alice")
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(client, "alice", "wrong")
+    assert sign_in(client, "alice", PASSWORD).status_code == 302
+    client.logout()
+    assert sign_in(client, "alice", "wrong").status_code == 200

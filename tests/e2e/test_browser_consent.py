@@ -1,0 +1,175 @@
+"""A person in a real browser (Debian's Chromium, driven by Playwright) against the live server:
+sign in, read the consent page, untick `email`, allow; deny; revoke under Connected apps.
+Screenshots of each page are saved under test-results/screenshots/."""
+
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from playwright.sync_api import expect, sync_playwright
+
+from tests.authserver.helpers import pkce_pair
+from tests.e2e.live_server import PROJECT_DIR, free_port
+
+CHROMIUM = "/usr/bin/chromium"
+# Chromium's own background traffic would hit this machine's closed network; keep it quiet.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update",
+]
+SCREENSHOTS = PROJECT_DIR / "test-results" / "screenshots"
+PASSWORD = "a browser-typed password"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 420, "height": 860})  # a phone-sized window
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def person(running_server):
+    username = "bea" + secrets.token_hex(3)
+    running_server.create_user(username, PASSWORD, email=f"{username}@example.com", first_name="Bea", last_name="Browser")
+    return username
+
+
+class Agent:
+    """A third-party agent: registered itself, listens on a loopback port for the redirect."""
+
+    def __init__(self, server, page, name="SmartMail AI"):
+        self.server = server
+        self.callback = f"http://127.0.0.1:{free_port()}/callback"
+        registration = httpx2.post(
+            server.url + "/o/register/",
+            json={"client_name": name, "redirect_uris": [self.callback], "token_endpoint_auth_method": "none",
+                  "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]},
+        )
+        assert registration.status_code == 201, registration.text
+        self.client_id = registration.json()["client_id"]
+        # The agent's loopback listener, played by the browser itself.
+        page.route(self.callback + "**", lambda route: route.fulfill(content_type="text/html", body="<p>Back in the agent</p>"))
+
+    def authorization_url(self, scope="mcp profile email"):
+        self.verifier, challenge = pkce_pair()
+        self.state = secrets.token_urlsafe(16)
+        return self.server.url + "/o/authorize/?" + urlencode({
+            "response_type": "code", "client_id": self.client_id, "redirect_uri": self.callback, "scope": scope,
+            "state": self.state, "code_challenge": challenge, "code_challenge_method": "S256",
+            "resource": self.server.url + "/star/mcp",
+        })
+
+    def received(self, page) -> dict:
+        page.wait_for_url(self.callback + "**")
+        return {key: values[0] for key, values in parse_qs(urlsplit(page.url).query).items()}
+
+    def redeem(self, code) -> dict:
+        response = httpx2.post(self.server.url + "/o/token/", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": self.callback,
+            "client_id": self.client_id, "code_verifier": self.verifier,
+        })
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def whoami(self, access_token):
+        async def call():
+            headers = {"Authorization": f"Bearer {access_token}"}
+            async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+                transport = streamable_http_client(self.server.url + "/star/mcp", http_client=http)
+                async with Client(transport, mode="legacy") as client:
+                    return await client.call_tool("whoami", {})
+
+        # Playwright's sync API keeps an event loop on this thread; the SDK client gets its own.
+        with ThreadPoolExecutor(max_workers=1) as thread:
+            return thread.submit(anyio.run, call).result(timeout=60)
+
+
+def screenshot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def sign_in(page, username):
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    screenshot(page, "login")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_person_unticks_email_and_the_agent_never_sees_it(running_server, page, person):
+    agent = Agent(running_server, page)
+    page.goto(agent.authorization_url())
+    sign_in(page, person)
+
+    expect(page.get_by_role("heading", name="Allow SmartMail AI to access your account?")).to_be_visible()
+    expect(page.get_by_text("registered itself with this site automatically")).to_be_visible()
+    expect(page.get_by_text("It runs on this computer.")).to_be_visible()
+    expect(page.locator("code", has_text="127.0.0.1")).to_be_visible()
+    expect(page.get_by_label("Use the tools of this site's MCP server on your behalf")).to_be_disabled()
+    expect(page.get_by_label("See your username and name")).to_be_checked()
+    email = page.get_by_label("See your email address")
+    expect(email).to_be_checked()
+    screenshot(page, "consent")
+    email.uncheck()
+    page.get_by_role("button", name="Allow").click()
+
+    params = agent.received(page)
+    assert params["state"] == agent.state
+    assert params["iss"] == running_server.url
+    tokens = agent.redeem(params["code"])
+    assert tokens["scope"] == "mcp profile"
+    claims = agent.whoami(tokens["access_token"]).structured_content
+    assert claims["username"] == person
+    assert claims["name"] == "Bea Browser"
+    assert "email" not in claims
+
+
+def test_person_denies_and_the_agent_gets_access_denied(running_server, page, person):
+    agent = Agent(running_server, page, name="Pushy Agent")
+    page.goto(agent.authorization_url())
+    sign_in(page, person)
+    expect(page.get_by_role("heading", name="Allow Pushy Agent to access your account?")).to_be_visible()
+    page.get_by_role("button", name="Deny").click()
+
+    assert agent.received(page) == {"error": "access_denied", "state": agent.state, "iss": running_server.url}
+
+
+def test_person_revokes_a_connected_app_and_its_token_stops_working(running_server, page, person):
+    agent = Agent(running_server, page, name="Revocable Agent")
+    page.goto(agent.authorization_url(scope="mcp profile"))
+    sign_in(page, person)
+    page.get_by_role("button", name="Allow").click()
+    tokens = agent.redeem(agent.received(page)["code"])
+    assert agent.whoami(tokens["access_token"]).structured_content["username"] == person
+
+    page.goto(running_server.url + "/accounts/connected-apps/")
+    card = page.get_by_role("listitem").filter(has_text="Revocable Agent")
+    expect(card.get_by_text("See your username and name")).to_be_visible()
+    expect(card.get_by_text("last used")).to_be_visible()
+    screenshot(page, "connected-apps")
+    card.get_by_role("button", name="Revoke access for Revocable Agent").click()
+    expect(page.get_by_role("status")).to_have_text("Revocable Agent can no longer access your account.")
+    expect(page.get_by_text("Revocable Agent", exact=True)).to_have_count(0)
+
+    response = httpx2.post(
+        running_server.url + "/star/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json, text/event-stream"},
+    )
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
