@@ -31,8 +31,4 @@ def user_claims(user) -> dict:
 def claims_for_scopes(user, scopes: Iterable[str]) -> dict:
     """The claims ``scopes`` release. ``sub`` is always released: it names whom the token is for."""
     granted = set(scopes)
-    return {
-        key: value
-        for key, value in user_claims(user).items()
-        if key == "sub" or CLAIM_SCOPES.get(key) in granted
-    }
+    return {key: value for key, value in user_claims(user).items() if key == "sub" or CLAIM_SCOPES.get(key) in granted}

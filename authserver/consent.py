@@ -54,9 +54,7 @@ def consent_revoke(*, user, client: Application) -> None:
     here every access token of the pair goes, whatever its origin.
     """
     ConsentGrant.objects.filter(user=user, application=client).delete()
-    for refresh_token in get_refresh_token_model().objects.filter(
-        user=user, application=client, revoked__isnull=True
-    ):
+    for refresh_token in get_refresh_token_model().objects.filter(user=user, application=client, revoked__isnull=True):
         refresh_token.revoke()
     get_access_token_model().objects.filter(user=user, application=client).delete()
     get_id_token_model().objects.filter(user=user, application=client).delete()

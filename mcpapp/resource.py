@@ -25,7 +25,9 @@ def resource_url(request_origin: str, path: str | None = None) -> str:
 
 def resource_metadata_url(request_origin: str, path: str | None = None) -> str:
     """RFC 9728 §3.1: the metadata lives at the origin root, with the resource path appended."""
-    return public_origin(request_origin) + "/.well-known/oauth-protected-resource" + (path or settings.MCP_RESOURCE_PATH)
+    return (
+        public_origin(request_origin) + "/.well-known/oauth-protected-resource" + (path or settings.MCP_RESOURCE_PATH)
+    )
 
 
 def known_resources(request_origin: str) -> list[str]:

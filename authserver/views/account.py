@@ -28,7 +28,9 @@ class ConnectedAppsView(LoginRequiredMixin, ListView):
         grants = ConsentGrant.objects.filter(user=self.request.user).select_related("application")
         grants = list(grants.order_by("-updated"))
         for grant in grants:
-            grant.scope_descriptions = [SCOPES_BY_NAME[name].description for name in grant.scopes if name in SCOPES_BY_NAME]
+            grant.scope_descriptions = [
+                SCOPES_BY_NAME[name].description for name in grant.scopes if name in SCOPES_BY_NAME
+            ]
         return grants
 
 

@@ -26,8 +26,16 @@ CONSENT_SALT = "authserver.consent"
 CONSENT_MAX_AGE = 15 * 60  # seconds a consent page stays valid
 # The authorization request as DOT's form carries it in hidden fields.
 REQUEST_FIELDS = (
-    "client_id", "redirect_uri", "scope", "response_type", "state",
-    "code_challenge", "code_challenge_method", "nonce", "claims", "resource",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "response_type",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "claims",
+    "resource",
 )
 TAMPERED = "This consent form was changed or has expired. Go back to the app and start again."
 
@@ -95,8 +103,10 @@ class AuthorizationView(dot_views.AuthorizationView):
         # DOT has validated the request and is about to ask the person. First-party clients never
         # get here (DOT's skip_authorization approved them already).
         requested = context["scopes"]
-        asked = requested if "consent" in self.prompt else consent_missing_scopes(
-            user=self.request.user, client=application, scopes=requested
+        asked = (
+            requested
+            if "consent" in self.prompt
+            else consent_missing_scopes(user=self.request.user, client=application, scopes=requested)
         )
         if not asked:
             return self._approve(context["form"])

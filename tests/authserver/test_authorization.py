@@ -82,9 +82,7 @@ def test_allowed_request_gets_a_code_with_state_and_iss_and_the_code_redeems_onc
     assert body["scope"] == "mcp profile"
     assert body["refresh_token"]
     # Stored hashed, bound to the MCP endpoints (RFC 8707) even though the client named none.
-    row = get_access_token_model().objects.get(
-        token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest()
-    )
+    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest())
     assert row.token == ""
     assert row.resource == ["http://testserver/star/mcp", "http://testserver/star/sse"]
 
@@ -98,9 +96,7 @@ def test_resource_named_by_the_client_is_what_the_token_is_bound_to(signed_in, a
     resource = "http://testserver/star/mcp"
     params = redirect_params(consent(signed_in, authorize_url(app, challenge, resource=resource)))
     body = exchange(signed_in, app, params["code"], verifier, resource=resource).json()
-    row = get_access_token_model().objects.get(
-        token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest()
-    )
+    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest())
     assert row.resource == [resource]
 
 
@@ -220,5 +216,3 @@ def test_openid_grant_reads_userinfo_with_the_claims_its_scopes_release(signed_i
     claims = signed_in.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
     assert claims["username"] == "alice"
     assert "email" not in claims
-
-

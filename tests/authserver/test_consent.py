@@ -47,8 +47,13 @@ def token_for(client, app, response, verifier) -> dict:
     code = redirect_params(response)["code"]
     return client.post(
         "/o/token/",
-        {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI,
-         "client_id": app.client_id, "code_verifier": verifier},
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": app.client_id,
+            "code_verifier": verifier,
+        },
     ).json()
 
 
@@ -100,8 +105,10 @@ def test_a_different_client_with_the_same_name_is_asked_again(signed_in, agent):
 def test_prompt_none_from_a_third_party_without_consent_answers_consent_required(signed_in, agent):
     response, _ = ask(signed_in, agent, prompt="none")
     assert redirect_params(response) == {
-        "error": "consent_required", "error_description": "The user has not allowed this yet.",
-        "state": "state-123", "iss": ISSUER,
+        "error": "consent_required",
+        "error_description": "The user has not allowed this yet.",
+        "state": "state-123",
+        "iss": ISSUER,
     }
     assert not get_grant_model().objects.exists()
 
@@ -291,7 +298,8 @@ def test_revoke_forgets_the_consent_and_revokes_every_token(signed_in, agent):
     checksum = hashlib.sha256(body["access_token"].encode()).hexdigest()
     assert not get_access_token_model().objects.filter(token_checksum=checksum).exists()
     refreshed = signed_in.post(
-        "/o/token/", {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": agent.client_id}
+        "/o/token/",
+        {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": agent.client_id},
     )
     assert refreshed.json()["error"] == "invalid_grant"
     # Next time, the person is asked again.
@@ -342,3 +350,13 @@ def test_admin_marks_a_client_first_party(client, agent):
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.is_first_party
+
+
+def test_remembered_consent_keeps_the_resource_the_client_named(signed_in, agent):
+    resource = "http://testserver/star/mcp"
+    page, _ = ask(signed_in, agent, resource=resource)
+    allow(signed_in, page)
+    again, verifier = ask(signed_in, agent, resource=resource)
+    body = token_for(signed_in, agent, again, verifier)
+    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest())
+    assert row.resource == [resource]

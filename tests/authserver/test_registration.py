@@ -61,7 +61,12 @@ def test_http_redirect_to_a_non_loopback_host_is_refused_and_nothing_is_stored(c
 
 @pytest.mark.parametrize(
     "redirect_uri",
-    ["http://127.0.0.1/callback", "http://localhost:8123/callback", "http://[::1]:9/cb", "https://agent.example.com/cb"],
+    [
+        "http://127.0.0.1/callback",
+        "http://localhost:8123/callback",
+        "http://[::1]:9/cb",
+        "https://agent.example.com/cb",
+    ],
 )
 def test_https_and_loopback_http_redirects_are_accepted(client, redirect_uri):
     assert register(client, {**AGENT, "redirect_uris": [redirect_uri]}).status_code == 201

@@ -32,14 +32,20 @@ def test_password_grant_is_refused_even_for_a_password_client(client):
     app = Application.objects.create(name="legacy", client_type="public", authorization_grant_type="password")
     response = client.post(
         "/o/token/",
-        {"grant_type": "password", "username": alice.username, "password": "correct horse battery staple",
-         "client_id": app.client_id},
+        {
+            "grant_type": "password",
+            "username": alice.username,
+            "password": "correct horse battery staple",
+            "client_id": app.client_id,
+        },
     )
     assert response.status_code == 400
     assert "access_token" not in response.json()
 
 
-@pytest.mark.parametrize("body", ["garbage", "grant_type=authorization_code", "grant_type=refresh_token&refresh_token=x"])
+@pytest.mark.parametrize(
+    "body", ["garbage", "grant_type=authorization_code", "grant_type=refresh_token&refresh_token=x"]
+)
 def test_bad_token_requests_get_json_errors(client, body):
     response = client.post("/o/token/", body, content_type="application/x-www-form-urlencoded")
     assert 400 <= response.status_code < 500

@@ -39,14 +39,20 @@ class LiveServer:
     def manage(self, *args: str, input: str | None = None) -> str:
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=PROJECT_DIR, env=self.env, input=input, capture_output=True, text=True, timeout=120,
+            cwd=PROJECT_DIR,
+            env=self.env,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
 
     def create_user(self, username: str, password: str, *, email: str = "", first_name: str = "", last_name: str = ""):
         self.manage(
-            "shell", "-c",
+            "shell",
+            "-c",
             "from django.contrib.auth import get_user_model; "
             f"get_user_model().objects.create_user({username!r}, email={email!r}, password={password!r}, "
             f"first_name={first_name!r}, last_name={last_name!r})",
@@ -57,7 +63,10 @@ class LiveServer:
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
-            cwd=PROJECT_DIR, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
+            cwd=PROJECT_DIR,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -19,8 +19,13 @@ from tests.e2e.live_server import PROJECT_DIR, free_port
 CHROMIUM = "/usr/bin/chromium"
 # Chromium's own background traffic would hit this machine's closed network; keep it quiet.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-    "--disable-background-networking", "--disable-component-update",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
 ]
 SCREENSHOTS = PROJECT_DIR / "test-results" / "screenshots"
 PASSWORD = "a browser-typed password"
@@ -45,7 +50,9 @@ def page(browser):
 @pytest.fixture
 def person(running_server):
     username = "bea" + secrets.token_hex(3)
-    running_server.create_user(username, PASSWORD, email=f"{username}@example.com", first_name="Bea", last_name="Browser")
+    running_server.create_user(
+        username, PASSWORD, email=f"{username}@example.com", first_name="Bea", last_name="Browser"
+    )
     return username
 
 
@@ -57,32 +64,56 @@ class Agent:
         self.callback = f"http://127.0.0.1:{free_port()}/callback"
         registration = httpx2.post(
             server.url + "/o/register/",
-            json={"client_name": name, "redirect_uris": [self.callback], "token_endpoint_auth_method": "none",
-                  "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]},
+            json={
+                "client_name": name,
+                "redirect_uris": [self.callback],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+            },
         )
         assert registration.status_code == 201, registration.text
         self.client_id = registration.json()["client_id"]
         # The agent's loopback listener, played by the browser itself.
-        page.route(self.callback + "**", lambda route: route.fulfill(content_type="text/html", body="<p>Back in the agent</p>"))
+        page.route(
+            self.callback + "**", lambda route: route.fulfill(content_type="text/html", body="<p>Back in the agent</p>")
+        )
 
     def authorization_url(self, scope="mcp profile email"):
         self.verifier, challenge = pkce_pair()
         self.state = secrets.token_urlsafe(16)
-        return self.server.url + "/o/authorize/?" + urlencode({
-            "response_type": "code", "client_id": self.client_id, "redirect_uri": self.callback, "scope": scope,
-            "state": self.state, "code_challenge": challenge, "code_challenge_method": "S256",
-            "resource": self.server.url + "/star/mcp",
-        })
+        return (
+            self.server.url
+            + "/o/authorize/?"
+            + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": self.client_id,
+                    "redirect_uri": self.callback,
+                    "scope": scope,
+                    "state": self.state,
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "resource": self.server.url + "/star/mcp",
+                }
+            )
+        )
 
     def received(self, page) -> dict:
         page.wait_for_url(self.callback + "**")
         return {key: values[0] for key, values in parse_qs(urlsplit(page.url).query).items()}
 
     def redeem(self, code) -> dict:
-        response = httpx2.post(self.server.url + "/o/token/", data={
-            "grant_type": "authorization_code", "code": code, "redirect_uri": self.callback,
-            "client_id": self.client_id, "code_verifier": self.verifier,
-        })
+        response = httpx2.post(
+            self.server.url + "/o/token/",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": self.callback,
+                "client_id": self.client_id,
+                "code_verifier": self.verifier,
+            },
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -168,7 +199,8 @@ def test_person_revokes_a_connected_app_and_its_token_stops_working(running_serv
     expect(page.get_by_text("Revocable Agent", exact=True)).to_have_count(0)
 
     response = httpx2.post(
-        running_server.url + "/star/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        running_server.url + "/star/mcp",
+        json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json, text/event-stream"},
     )
     assert response.status_code == 401

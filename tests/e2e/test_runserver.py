@@ -16,7 +16,10 @@ def test_runserver_with_autoreload_serves_django_and_the_mcp_endpoint(tmp_path):
     server.manage("migrate", "--noinput", "-v", "0")
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{server.port}"],
-        cwd=PROJECT_DIR, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=PROJECT_DIR,
+        env=server.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         start_new_session=True,  # the reloader runs the server in a child process
     )
     try:
@@ -46,7 +49,11 @@ def test_runserver_reports_a_port_in_use(tmp_path, running_server):
     server.manage("migrate", "--noinput", "-v", "0")
     done = subprocess.run(
         [sys.executable, "manage.py", "runserver", f"127.0.0.1:{server.port}", "--noreload"],
-        cwd=PROJECT_DIR, env=server.env, capture_output=True, text=True, timeout=60,
+        cwd=PROJECT_DIR,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode != 0
     assert "already in use" in (done.stdout + done.stderr)

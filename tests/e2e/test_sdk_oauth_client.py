@@ -81,13 +81,18 @@ def run_flow(server_url: str, *, mode: str = "legacy", sse: bool = False, person
     agent = Agent(server_url, person or Person("alice", PASSWORD))
     if client_id:  # a client the operator registered: the agent skips registration
         agent.storage.client_info = OAuthClientInformationFull(
-            client_id=client_id, redirect_uris=[REDIRECT_URI], token_endpoint_auth_method="none",
-            grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+            client_id=client_id,
+            redirect_uris=[REDIRECT_URI],
+            token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
         )
 
     async def main():
         http = httpx2.AsyncClient(auth=agent.oauth, timeout=30)
-        transport = sse_client(server_url, auth=agent.oauth) if sse else streamable_http_client(server_url, http_client=http)
+        transport = (
+            sse_client(server_url, auth=agent.oauth) if sse else streamable_http_client(server_url, http_client=http)
+        )
         async with http:
             return await _run_session(transport, mode)
 
@@ -149,9 +154,7 @@ def test_third_party_agent_granted_profile_but_not_email_never_sees_the_email(ru
 
 
 def test_first_party_app_gets_what_it_asked_for_without_a_consent_page(running_server):
-    out = running_server.manage(
-        "create_client", "Official mail app", "--first-party", "--redirect-uri", REDIRECT_URI
-    )
+    out = running_server.manage("create_client", "Official mail app", "--first-party", "--redirect-uri", REDIRECT_URI)
     client_id = out.split("client_id: ")[1].split()[0]
     agent, _tools, result = run_flow(running_server.url + "/star/mcp", client_id=client_id)
 

@@ -181,6 +181,8 @@ def test_unknown_path_under_the_mount_answers_json_404():
 
 
 def test_host_outside_allowed_hosts_is_refused_with_json():
-    response = run_app(lambda http: http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, "Host": "evil.example"}))
+    response = run_app(
+        lambda http: http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, "Host": "evil.example"})
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"

@@ -1,7 +1,7 @@
 """Create an OAuth client from the command line, e.g. the site's own (first-party) apps."""
 
-from django.core.management.base import BaseCommand, CommandError
 from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
 from authserver.models import Application
 
@@ -11,11 +11,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="Name people see, e.g. 'Official mail app'")
-        parser.add_argument("--redirect-uri", action="append", required=True, dest="redirect_uris",
-                            help="A redirect URI (repeat for several)")
+        parser.add_argument(
+            "--redirect-uri",
+            action="append",
+            required=True,
+            dest="redirect_uris",
+            help="A redirect URI (repeat for several)",
+        )
         parser.add_argument("--first-party", action="store_true", help="The site's own app: never ask for consent")
-        parser.add_argument("--confidential", action="store_true",
-                            help="A server-side app that can keep a secret (default: public, PKCE only)")
+        parser.add_argument(
+            "--confidential",
+            action="store_true",
+            help="A server-side app that can keep a secret (default: public, PKCE only)",
+        )
 
     def handle(self, *args, name, redirect_uris, first_party, confidential, **options):
         client = Application(
