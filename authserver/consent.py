@@ -41,9 +41,9 @@ def consent_record(*, user, client: Application, scopes: Iterable[str]) -> Conse
     return grant
 
 
-def consent_touch(*, user, client: Application, when: datetime) -> None:
-    """Note that ``client`` got a token for ``user`` (shown as "last used")."""
-    ConsentGrant.objects.filter(user=user, application=client).update(last_used=when)
+def consent_touch(*, user_id: int, client_id: int, when: datetime) -> None:
+    """Note that client ``client_id`` (pk) got a token for ``user_id`` (shown as "last used")."""
+    ConsentGrant.objects.filter(user_id=user_id, application_id=client_id).update(last_used=when)
 
 
 @transaction.atomic
