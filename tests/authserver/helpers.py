@@ -54,3 +54,25 @@ def consent_answer(page, *, allow: bool = True, untick: tuple[str, ...] = ()) ->
     if allow:
         data["allow"] = "Authorize"
     return data
+
+
+def exchange_code(client, app, code, verifier, **extra):
+    """The client's token request for an authorization ``code`` (RFC 6749 §4.1.3, RFC 7636 §4.5)."""
+    return client.post(
+        "/o/token/",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": app.client_id,
+            "code_verifier": verifier,
+            **extra,
+        },
+    )
+
+
+def stored_access_token(raw_token: str):
+    """The access-token row for ``raw_token``, found as DOT finds it: by checksum (stored hashed)."""
+    from oauth2_provider.models import get_access_token_model
+
+    return get_access_token_model().objects.get(token_checksum=hashlib.sha256(raw_token.encode()).hexdigest())

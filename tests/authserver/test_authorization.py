@@ -1,11 +1,16 @@
 """The authorization endpoint and the token endpoint: the OAuth 2.1 code flow and its refusals."""
 
-import hashlib
-
 import pytest
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
-from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair, redirect_params
+from tests.authserver.helpers import (
+    authorize_url,
+    consent_answer,
+    exchange_code,
+    pkce_pair,
+    redirect_params,
+    stored_access_token,
+)
 from tests.factories import REDIRECT_URI, make_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -29,20 +34,6 @@ def consent(client, url, *, allow=True, untick=()):
     page = client.get(url)
     assert page.status_code == 200, page.content[:300]
     return client.post(url, consent_answer(page, allow=allow, untick=untick))
-
-
-def exchange(client, app, code, verifier, **extra):
-    return client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "client_id": app.client_id,
-            "code_verifier": verifier,
-            **extra,
-        },
-    )
 
 
 def test_unauthenticated_person_is_sent_to_the_projects_login_page(client, app):
@@ -75,18 +66,18 @@ def test_allowed_request_gets_a_code_with_state_and_iss_and_the_code_redeems_onc
     assert params["state"] == "state-123"
     assert params["iss"] == ISSUER
 
-    token = exchange(signed_in, app, params["code"], verifier)
+    token = exchange_code(signed_in, app, params["code"], verifier)
     assert token.status_code == 200
     body = token.json()
     assert body["token_type"] == "Bearer"
     assert body["scope"] == "mcp profile"
     assert body["refresh_token"]
     # Stored hashed, bound to the MCP endpoints (RFC 8707) even though the client named none.
-    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest())
+    row = stored_access_token(body["access_token"])
     assert row.token == ""
     assert row.resource == ["http://testserver/star/mcp", "http://testserver/star/sse"]
 
-    again = exchange(signed_in, app, params["code"], verifier)
+    again = exchange_code(signed_in, app, params["code"], verifier)
     assert again.status_code == 400
     assert again.json()["error"] == "invalid_grant"
 
@@ -95,15 +86,15 @@ def test_resource_named_by_the_client_is_what_the_token_is_bound_to(signed_in, a
     verifier, challenge = pkce_pair()
     resource = "http://testserver/star/mcp"
     params = redirect_params(consent(signed_in, authorize_url(app, challenge, resource=resource)))
-    body = exchange(signed_in, app, params["code"], verifier, resource=resource).json()
-    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest())
+    body = exchange_code(signed_in, app, params["code"], verifier, resource=resource).json()
+    row = stored_access_token(body["access_token"])
     assert row.resource == [resource]
 
 
 def test_wrong_code_verifier_is_refused(signed_in, app):
     _verifier, challenge = pkce_pair()
     params = redirect_params(consent(signed_in, authorize_url(app, challenge)))
-    response = exchange(signed_in, app, params["code"], "x" * 50)
+    response = exchange_code(signed_in, app, params["code"], "x" * 50)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
@@ -183,7 +174,7 @@ def test_resource_swapped_in_the_consent_form_is_refused(signed_in, app):
 def test_refresh_rotates_and_replaying_an_old_refresh_token_revokes_the_family(signed_in, app):
     verifier, challenge = pkce_pair()
     params = redirect_params(consent(signed_in, authorize_url(app, challenge)))
-    first = exchange(signed_in, app, params["code"], verifier).json()
+    first = exchange_code(signed_in, app, params["code"], verifier).json()
 
     def refresh(refresh_token):
         return signed_in.post(
@@ -194,9 +185,7 @@ def test_refresh_rotates_and_replaying_an_old_refresh_token_revokes_the_family(s
     assert second.status_code == 200
     assert second.json()["refresh_token"] != first["refresh_token"]
     # The refreshed token keeps the resource binding.
-    row = get_access_token_model().objects.get(
-        token_checksum=hashlib.sha256(second.json()["access_token"].encode()).hexdigest()
-    )
+    row = stored_access_token(second.json()["access_token"])
     assert row.resource == ["http://testserver/star/mcp", "http://testserver/star/sse"]
 
     replay = refresh(first["refresh_token"])
@@ -211,7 +200,7 @@ def test_openid_grant_reads_userinfo_with_the_claims_its_scopes_release(signed_i
     verifier, challenge = pkce_pair()
     url = authorize_url(app, challenge, scope="openid mcp profile", nonce="n-1")
     params = redirect_params(consent(signed_in, url))
-    body = exchange(signed_in, app, params["code"], verifier).json()
+    body = exchange_code(signed_in, app, params["code"], verifier).json()
     assert body["id_token"]
     claims = signed_in.get("/o/userinfo/", HTTP_AUTHORIZATION=f"Bearer {body['access_token']}").json()
     assert claims["username"] == "alice"

@@ -1,7 +1,5 @@
 """Consent: who is asked, what they are asked, what is remembered, and that the form cannot be bent."""
 
-import hashlib
-
 import pytest
 from django.core.management import call_command
 from django.test import Client
@@ -9,7 +7,14 @@ from oauth2_provider.models import get_access_token_model, get_grant_model
 
 from authserver.models import Application, ConsentGrant
 from authserver.views import authorize as authorize_module
-from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair, redirect_params
+from tests.authserver.helpers import (
+    authorize_url,
+    consent_answer,
+    exchange_code,
+    pkce_pair,
+    redirect_params,
+    stored_access_token,
+)
 from tests.factories import REDIRECT_URI, make_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -44,17 +49,7 @@ def allow(client, page, **answer):
 
 
 def token_for(client, app, response, verifier) -> dict:
-    code = redirect_params(response)["code"]
-    return client.post(
-        "/o/token/",
-        {
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": REDIRECT_URI,
-            "client_id": app.client_id,
-            "code_verifier": verifier,
-        },
-    ).json()
+    return exchange_code(client, app, redirect_params(response)["code"], verifier).json()
 
 
 # --- Who is asked ---------------------------------------------------------------------------
@@ -295,8 +290,8 @@ def test_revoke_forgets_the_consent_and_revokes_every_token(signed_in, agent):
     response = signed_in.post(f"/accounts/connected-apps/{grant.pk}/revoke/")
     assert response.status_code == 302
     assert not ConsentGrant.objects.exists()
-    checksum = hashlib.sha256(body["access_token"].encode()).hexdigest()
-    assert not get_access_token_model().objects.filter(token_checksum=checksum).exists()
+    with pytest.raises(get_access_token_model().DoesNotExist):
+        stored_access_token(body["access_token"])
     refreshed = signed_in.post(
         "/o/token/",
         {"grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": agent.client_id},
@@ -358,5 +353,5 @@ def test_remembered_consent_keeps_the_resource_the_client_named(signed_in, agent
     allow(signed_in, page)
     again, verifier = ask(signed_in, agent, resource=resource)
     body = token_for(signed_in, agent, again, verifier)
-    row = get_access_token_model().objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest())
+    row = stored_access_token(body["access_token"])
     assert row.resource == [resource]
