@@ -15,6 +15,7 @@ from oauth2_provider.models import (
 )
 
 from authserver.models import Application, ConsentGrant
+from authserver.scopes import scope_registry
 
 
 def consent_scopes_granted(*, user, client: Application) -> set[str]:
@@ -23,9 +24,11 @@ def consent_scopes_granted(*, user, client: Application) -> set[str]:
 
 
 def consent_missing_scopes(*, user, client: Application, scopes: Iterable[str]) -> list[str]:
-    """The requested ``scopes`` the person has not allowed this client yet, in request order."""
-    granted = consent_scopes_granted(user=user, client=client)
-    return [scope for scope in scopes if scope not in granted]
+    """The requested ``scopes`` the person has not allowed this client yet, in request order.
+
+    A scope counts as allowed when a broader one that covers it was (allowing `notes` allowed `notes:read`).
+    """
+    return scope_registry.missing(granted=consent_scopes_granted(user=user, client=client), required=scopes)
 
 
 @transaction.atomic

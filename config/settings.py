@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "corsheaders",
     "oauth2_provider",
     "axes",
+    # The demo app: per-user notes and the MCP tools for them (see its mcp_tools.py).
+    "notes",
 ]
 
 MIDDLEWARE = [
@@ -168,8 +170,6 @@ CORS_ALLOW_CREDENTIALS = False
 CORS_URLS_REGEX = r"^/(\.well-known/.*|o/(token|revoke_token|introspect|userinfo|register)/.*)$"
 
 # --- OAuth 2.1 authorization server (django-oauth-toolkit) ----------------------------------
-from authserver.scopes import SCOPE_REGISTRY  # noqa: E402  (plain data, no Django imports)
-
 OIDC_RSA_PRIVATE_KEY = env_str("OIDC_RSA_PRIVATE_KEY", "")
 if not OIDC_RSA_PRIVATE_KEY:
     if not DEBUG:
@@ -191,8 +191,8 @@ OAUTH2_PROVIDER = {
     "OIDC_ISS_ENDPOINT": SITE_URL,
     "OIDC_ENABLED": True,
     "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
-    "SCOPES": {scope.name: scope.description for scope in SCOPE_REGISTRY},
-    "DEFAULT_SCOPES": ["mcp"],
+    # Scopes come from `authserver.scopes.scope_registry`, where installed apps add their own.
+    "SCOPES_BACKEND_CLASS": "authserver.scopes.RegistryScopes",
     # OAuth 2.1: authorization code with PKCE S256 only; public clients are the common case.
     "PKCE_REQUIRED": True,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],

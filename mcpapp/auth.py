@@ -11,10 +11,13 @@ import json
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from starlette.authentication import AuthCredentials, AuthenticationBackend
 from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authserver.scopes import scope_registry
+from mcpapp.registry import MCPRegistry
 from mcpapp.resource import audience_covers, resource_metadata_url, resource_url
 from mcpapp.verifier import DotTokenVerifier
 
@@ -63,17 +66,25 @@ async def send_json(send: Send, status: int, body: dict, headers: list[tuple[byt
 
 
 class RequireBearerToken:
-    """Lets a request through only with a valid token for ``resource_path`` carrying ``required_scopes``.
+    """Lets a request through only with a valid token for ``resource_path`` carrying the scopes it needs.
 
-    Refusals carry ``WWW-Authenticate: Bearer`` with ``resource_metadata`` (RFC 9728 §5.1):
-    401 without ``error`` when no token was sent (RFC 6750 §3.1), 401 ``invalid_token`` for a bad
-    one, 403 ``insufficient_scope`` with the ``scope`` needed (RFC 6750 §3.1).
+    The endpoint needs the base scope; a ``tools/call``, ``resources/read`` or ``prompts/get`` also
+    needs what that entry of ``registry`` declares, checked here from the JSON-RPC body before the
+    SDK sees the request. Refusals carry ``WWW-Authenticate: Bearer`` with ``resource_metadata``
+    (RFC 9728 §5.1):
+
+    - 401 without ``error`` when no token was sent (RFC 6750 §3.1), 401 ``invalid_token`` for a
+      bad one, both with the ``scope`` this request needs as the hint a client authorizes for
+      (MCP authorization, scope selection strategy): the base scope, plus the entry's if it is one;
+    - 403 ``insufficient_scope`` with the ``scope`` the request needs (RFC 6750 §3.1; MCP
+      authorization, scope challenge handling), which the client adds to what it holds and
+      re-authorizes for (step-up).
     """
 
-    def __init__(self, app: ASGIApp, *, resource_path: str, required_scopes: list[str]):
+    def __init__(self, app: ASGIApp, *, resource_path: str, registry: MCPRegistry):
         self.app = app
         self.resource_path = resource_path
-        self.required_scopes = required_scopes
+        self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -87,18 +98,30 @@ class RequireBearerToken:
             user.access_token.audiences, resource_url(request_origin(conn), self.resource_path)
         ):
             user = None
-        if not isinstance(user, AuthenticatedUser):
+        # What this request needs: the base scope, and for a use of a registered tool, resource or
+        # prompt, what that entry declares (read from the JSON-RPC body, which is then replayed).
+        authenticated = isinstance(user, AuthenticatedUser)
+        needed = [scope_registry.base.name]
+        if scope["method"] == "POST":
+            # Without a valid token only a small body is worth reading, for the challenge's hint.
+            body = await _read_body(receive, DEFAULT_MAX_REQUEST_BODY_SIZE if authenticated else 64 * 1024)
+            if body is None and authenticated:
+                description = "The request body is too large"
+                await send_json(send, 413, {"error": "invalid_request", "error_description": description})
+                return
+            if body is not None:
+                needed = list(dict.fromkeys([*needed, *self.registry.scopes_for_message(_json_or_none(body))]))
+                receive = _replay(body, receive)
+        if not authenticated:
             if _bearer_token(conn) is None:
-                await self._challenge(send, conn, 401, None, "Authentication required")
+                await self._challenge(send, conn, 401, None, "Authentication required", needed)
             else:
                 description = "The access token is unknown, expired, revoked or for another resource"
-                await self._challenge(send, conn, 401, "invalid_token", description)
+                await self._challenge(send, conn, 401, "invalid_token", description, needed)
             return
-        missing = [name for name in self.required_scopes if name not in scope["auth"].scopes]
-        if missing:
-            await self._challenge(
-                send, conn, 403, "insufficient_scope", "The access token lacks a required scope", scope=missing
-            )
+        if scope_registry.missing(granted=scope["auth"].scopes, required=needed):
+            description = "This request needs more access than the access token carries"
+            await self._challenge(send, conn, 403, "insufficient_scope", description, needed)
             return
         await self.app(scope, receive, send)
 
@@ -111,6 +134,40 @@ class RequireBearerToken:
         params.append(f'resource_metadata="{resource_metadata_url(request_origin(conn), self.resource_path)}"')
         body = {"error": error or "invalid_token", "error_description": description}
         await send_json(send, status, body, [(b"www-authenticate", ("Bearer " + ", ".join(params)).encode())])
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None past ``limit`` (for MCP requests, the SDK's own cap)."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _json_or_none(body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:  # the SDK answers malformed JSON-RPC with its own parse error
+        return None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the already-read body to the app, then defers to the real one."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 class AllowedHostsMiddleware:

@@ -13,22 +13,27 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from authserver.scopes import BASE_SCOPE
-from mcpapp import tools
 from mcpapp.auth import AllowedHostsMiddleware, DotBearerAuthBackend, RequireBearerToken
+from mcpapp.registry import MCPRegistry, mcp_registry
 from mcpapp.verifier import DotTokenVerifier
 
 
-def build_server() -> MCPServer:
+def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
+    """An ``MCPServer`` with every tool, resource and prompt the installed apps registered."""
     server = MCPServer(
         name=settings.MCP_SERVER_NAME,
-        instructions="Tools that act for the signed-in user of this site, within what they consented to.",
+        instructions=(
+            "Tools that act for the signed-in user of this site, within what they consented to. "
+            "Each tool lists the OAuth scopes it needs under _meta.securitySchemes."
+        ),
     )
-    server.add_tool(tools.whoami, title="Who am I")
+    registry.install(server)
     return server
 
 
-def build_asgi_app(server: MCPServer, *, verifier: DotTokenVerifier | None = None) -> Starlette:
+def build_asgi_app(
+    server: MCPServer, *, verifier: DotTokenVerifier | None = None, registry: MCPRegistry = mcp_registry
+) -> Starlette:
     """``/mcp`` (Streamable HTTP) and ``/sse`` + ``/messages/`` (legacy SSE), behind bearer auth.
 
     The SDK's DNS-rebinding check is off because ``AllowedHostsMiddleware`` applies Django's
@@ -43,7 +48,7 @@ def build_asgi_app(server: MCPServer, *, verifier: DotTokenVerifier | None = Non
     sse = server.sse_app(sse_path="/sse", message_path="/messages/", transport_security=no_sdk_host_check)
 
     def protected(app, resource_path):
-        return RequireBearerToken(app, resource_path=resource_path, required_scopes=[BASE_SCOPE])
+        return RequireBearerToken(app, resource_path=resource_path, registry=registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):

@@ -3,7 +3,7 @@
 from django.conf import settings
 from oauth2_provider.views import OAuthProtectedResourceMetadataView
 
-from authserver.scopes import MCP_SCOPES
+from authserver.scopes import scope_registry
 from mcpapp.resource import resource_url
 
 
@@ -18,4 +18,6 @@ class MCPResourceMetadataView(OAuthProtectedResourceMetadataView):
         return resource_url(request.build_absolute_uri("/"), self.resource_path)
 
     def get_scopes_supported(self):
-        return MCP_SCOPES
+        # Minimal (MCP authorization, scope selection): a client that follows this list asks for the
+        # base scope only, and each tool's 403 challenge asks for more when it is needed.
+        return [scope_registry.base.name]

@@ -9,7 +9,7 @@ from django.views.generic import ListView
 
 from authserver.consent import consent_revoke
 from authserver.models import ConsentGrant
-from authserver.scopes import SCOPES_BY_NAME
+from authserver.scopes import scope_registry
 from authserver.security import sensitive_page
 
 
@@ -29,7 +29,7 @@ class ConnectedAppsView(LoginRequiredMixin, ListView):
         grants = list(grants.order_by("-updated"))
         for grant in grants:
             grant.scope_descriptions = [
-                SCOPES_BY_NAME[name].description for name in grant.scopes if name in SCOPES_BY_NAME
+                scope_registry[name].description for name in grant.scopes if name in scope_registry
             ]
         return grants
 

@@ -18,7 +18,7 @@ from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from authserver.consent import consent_missing_scopes
 from authserver.models import is_loopback_host
-from authserver.scopes import SCOPES_BY_NAME
+from authserver.scopes import scope_registry
 from authserver.security import sensitive_page
 from mcpapp.resource import names_known_resource
 
@@ -113,11 +113,11 @@ class AuthorizationView(dot_views.AuthorizationView):
         if "none" in self.prompt:
             # OpenID Connect Core §3.1.2.6: consent is needed and the client said not to ask.
             return self._redirect_error("consent_required", "The user has not allowed this yet.", context)
-        optional = [name for name in asked if not SCOPES_BY_NAME[name].base]
+        optional = [name for name in asked if not scope_registry[name].base]
         context.update(
             client_name=application.name or application.client_id,
             registration=describe_registration(application),
-            asked_scopes=[SCOPES_BY_NAME[name] for name in asked],
+            asked_scopes=[scope_registry[name] for name in asked],
             consent_request=consent_request_sign(
                 user=self.request.user, fields=context["form"].initial, optional=optional
             ),

@@ -79,8 +79,15 @@ def assert_challenge(response, status, error=None):
         assert "error=" not in challenge
 
 
-def test_request_without_token_gets_401_pointing_at_resource_metadata():
-    assert_challenge(post_initialize(), 401)
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_request_without_token_gets_401_pointing_at_resource_metadata_with_the_base_scope_hint():
+    response = post_initialize()
+    assert_challenge(response, 401)
+    # MCP authorization, scope selection: a client asks for what the challenge names.
+    assert 'scope="mcp"' in response.headers["www-authenticate"]
 
 
 def test_unknown_token_gets_401_invalid_token(alice, client_app):
@@ -168,10 +175,13 @@ def test_whoami_without_email_scope_never_shows_the_email(alice, client_app):
     assert "alice@example.com" not in str(claims)
 
 
-def test_whoami_with_only_the_base_scope_shows_only_the_subject(alice, client_app):
-    claims = call_whoami(make_access_token(alice, client_app, scope="mcp")).structured_content
-    assert claims["sub"] == str(alice.pk)
-    assert not {"username", "name", "email", "given_name"} & set(claims)
+def test_whoami_with_only_the_base_scope_is_refused_with_a_profile_challenge(alice, client_app):
+    token = make_access_token(alice, client_app, scope="mcp")
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+    response = run_app(lambda http: http.post("/star/mcp", json=call, headers={**HEADERS, **bearer(token)}))
+    assert_challenge(response, 403, "insufficient_scope")
+    assert 'scope="mcp profile"' in response.headers["www-authenticate"]
+    assert str(alice.pk) not in response.text
 
 
 def test_unknown_path_under_the_mount_answers_json_404():

@@ -1,0 +1,38 @@
+"""The tools this project itself contributes to its MCP server (discovered like any app's ``mcp_tools.py``)."""
+
+from mcp.types import ToolAnnotations
+from typing_extensions import TypedDict  # what pydantic needs before Python 3.12
+
+from authserver.claims import claims_for_scopes
+from authserver.scopes import scope_registry
+from mcpapp.registry import current_token, mcp_registry
+
+
+class Identity(TypedDict, total=False):
+    """OpenID Connect Core §5.1 claims; each present only when the grant's scopes release it."""
+
+    sub: str
+    username: str
+    preferred_username: str
+    name: str
+    given_name: str
+    family_name: str
+    email: str
+    email_verified: bool
+    client_id: str
+    scope: str
+
+
+@mcp_registry.tool(
+    scopes=["profile"],
+    title="Who am I",
+    annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
+)
+async def whoami() -> Identity:
+    """Who you are on this site: your user id, username and name, and your email if you allowed `email`."""
+    token = current_token()
+    return Identity(
+        **claims_for_scopes(token.user, scope_registry.expand(token.scopes)),
+        client_id=token.client_id,
+        scope=" ".join(token.scopes),
+    )
