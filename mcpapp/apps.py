@@ -13,9 +13,11 @@ class McpappConfig(AppConfig):
         checks.register(check_declared_scopes)
 
 
-def check_declared_scopes(app_configs=None, **kwargs):
+def check_declared_scopes(app_configs=None, registry=None, **kwargs):
+    """mcpapp.E001: every scope a tool, resource or prompt needs is registered (a typo would lock it)."""
     from mcpapp.registry import mcp_registry
 
+    registry = registry or mcp_registry
     return [
         checks.Error(
             f"The MCP {entry.kind} {entry.key!r} needs the scope {name!r}, which no app registers.",
@@ -23,5 +25,5 @@ def check_declared_scopes(app_configs=None, **kwargs):
             obj=entry.fn,
             id="mcpapp.E001",
         )
-        for entry, name in mcp_registry.undeclared_scopes()
+        for entry, name in registry.undeclared_scopes()
     ]

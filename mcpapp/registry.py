@@ -27,6 +27,7 @@ from typing import Any, Literal
 from asgiref.sync import sync_to_async
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.shared.uri_template import UriTemplate
 
 from authserver.scopes import scope_registry
@@ -42,7 +43,11 @@ USES: dict[str, tuple[Kind, str]] = {
 
 
 class ScopeRequired(PermissionError):
-    """Raised when an entry is called for a token without its scopes (the HTTP gate normally stops this first)."""
+    """The current request's token does not carry what an entry needs (the HTTP gate normally stops it first)."""
+
+
+# How each kind of entry reports an expected refusal to the SDK (an error result, not a crash).
+_REFUSAL: dict[str, type[Exception]] = {"tool": ToolError, "resource": ResourceError, "prompt": ValueError}
 
 
 def current_token():
@@ -87,9 +92,10 @@ def _guarded(entry: Entry) -> Callable[..., Any]:
 
     @functools.wraps(fn)
     async def guarded(*args, **kwargs):
-        missing = scope_registry.missing(granted=current_token().scopes, required=entry.required_scopes)
+        token = get_access_token()
+        missing = scope_registry.missing(granted=token.scopes if token else (), required=entry.required_scopes)
         if missing:
-            raise ScopeRequired(f"This needs the scope(s): {' '.join(missing)}")
+            raise _REFUSAL[entry.kind](f"This {entry.kind} needs the scope(s): {' '.join(missing)}")
         if is_async:
             return await fn(*args, **kwargs)
         return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)

@@ -51,25 +51,22 @@ def _item(note: Note) -> NoteItem:
 
 
 Limit = Annotated[int, Field(ge=1, le=100, description="How many notes to return at most")]
+Offset = Annotated[int, Field(ge=0, description="How many of the newest notes to skip")]
+Query = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)]
+Body = Annotated[str, StringConstraints(max_length=BODY_MAX_LENGTH)]
 READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
 
 @mcp_registry.tool(scopes=["notes:read"], title="List my notes", annotations=READ_ONLY)
-async def list_notes(
-    limit: Limit = 20, offset: Annotated[int, Field(ge=0, description="How many newest notes to skip")] = 0
-) -> NotePage:
+async def list_notes(limit: Limit = 20, offset: Offset = 0) -> NotePage:
     """Your notes, newest first."""
     notes, total = await services.note_list(owner_id=current_user().pk, limit=limit, offset=offset)
     return NotePage(notes=[_item(note) for note in notes], total=total)
 
 
 @mcp_registry.tool(scopes=["notes:read"], title="Search my notes", annotations=READ_ONLY)
-async def search_notes(
-    query: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Field(description="Text to find")
-    ],
-    limit: Limit = 20,
-) -> NotePage:
+async def search_notes(query: Query, limit: Limit = 20) -> NotePage:
     """Your notes whose title or text contains `query` (ignoring case), newest first."""
     notes, total = await services.note_search(owner_id=current_user().pk, query=query, limit=limit)
     return NotePage(notes=[_item(note) for note in notes], total=total)
@@ -80,10 +77,7 @@ async def search_notes(
     title="Add a note",
     annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False, idempotentHint=False, openWorldHint=False),
 )
-async def create_note(
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)],
-    body: Annotated[str, StringConstraints(max_length=BODY_MAX_LENGTH)] = "",
-) -> NoteItem:
+async def create_note(title: Title, body: Body = "") -> NoteItem:
     """Add a note with this title and text to your notes."""
     note = await services.note_create(owner_id=current_user().pk, title=title, body=body)
     return _item(note)

@@ -89,6 +89,24 @@ def test_asking_for_more_shows_only_the_new_scopes(signed_in, agent):
     assert b"See your email address" in more.content
 
 
+def test_consent_to_a_broad_scope_covers_the_narrower_ones_it_includes(signed_in, agent):
+    page, _ = ask(signed_in, agent, scope="mcp notes")
+    assert b"Read your notes and add new ones" in page.content
+    allow(signed_in, page)
+    # `notes` covers `notes:read` and `notes:write` (the registry says so): nothing new to ask.
+    narrower, verifier = ask(signed_in, agent, scope="mcp notes:read notes:write")
+    assert narrower.status_code == 302
+    assert token_for(signed_in, agent, narrower, verifier)["scope"] == "mcp notes:read notes:write"
+
+
+def test_consent_to_a_narrow_scope_does_not_cover_the_broad_one(signed_in, agent):
+    page, _ = ask(signed_in, agent, scope="mcp notes:read")
+    allow(signed_in, page)
+    broader, _ = ask(signed_in, agent, scope="mcp notes")
+    assert broader.status_code == 200
+    assert [scope.name for scope in broader.context["asked_scopes"]] == ["notes"]
+
+
 def test_a_different_client_with_the_same_name_is_asked_again(signed_in, agent):
     page, _ = ask(signed_in, agent)
     allow(signed_in, page)

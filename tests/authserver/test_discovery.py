@@ -71,8 +71,13 @@ def test_protected_resource_metadata_is_served_at_both_well_known_forms(client):
     assert with_path == bare
     assert with_path["resource"] == "http://testserver/star/mcp"
     assert with_path["authorization_servers"] == ["http://testserver"]
-    assert "mcp" in with_path["scopes_supported"]
-    assert "openid" not in with_path["scopes_supported"]
+    # Minimal: the base scope only; each tool's challenge asks for what it needs on top.
+    assert with_path["scopes_supported"] == ["mcp"]
+
+
+def test_authorization_server_metadata_lists_every_registered_scope_including_the_apps(client):
+    scopes = client.get("/.well-known/oauth-authorization-server").json()["scopes_supported"]
+    assert {"mcp", "profile", "email", "openid", "notes", "notes:read", "notes:write"} <= set(scopes)
 
 
 def test_sse_endpoint_has_its_own_resource_metadata(client):

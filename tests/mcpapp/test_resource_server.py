@@ -6,39 +6,12 @@ and the MCP SDK's client over it; tokens are rows in DOT's table, stored hashed 
 
 import time
 
-import anyio
-import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
-from config.asgi import build_application
-from mcpapp.server import build_asgi_app, build_server
-from mcpapp.verifier import DotTokenVerifier
 from tests.factories import make_access_token, make_client, make_user
+from tests.mcpapp.helpers import HEADERS, INITIALIZE, bearer, mcp_session, run_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}
-HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def run_app(interaction, *, clock=time.time):
-    """Run ``interaction(http)`` against a fresh application whose token verifier uses ``clock``."""
-    app = build_application(build_asgi_app(build_server(), verifier=DotTokenVerifier(clock=clock)))
-
-    async def main():
-        async with app.router.lifespan_context(app):
-            transport = httpx2.ASGITransport(app=app)
-            async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                return await interaction(http)
-
-    return anyio.run(main)
 
 
 def post_initialize(token=None, *, path="/star/mcp", **kwargs):
@@ -47,12 +20,7 @@ def post_initialize(token=None, *, path="/star/mcp", **kwargs):
 
 
 def call_whoami(token):
-    async def interaction(http):
-        http.headers["Authorization"] = f"Bearer {token}"
-        async with Client(streamable_http_client("http://testserver/star/mcp", http_client=http), mode="legacy") as c:
-            return await c.call_tool("whoami", {})
-
-    return run_app(interaction)
+    return mcp_session(token, lambda client: client.call_tool("whoami", {}))
 
 
 @pytest.fixture
@@ -77,10 +45,6 @@ def assert_challenge(response, status, error=None):
     else:
         # RFC 6750 §3.1: no error code when the request carried no credentials.
         assert "error=" not in challenge
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_request_without_token_gets_401_pointing_at_resource_metadata_with_the_base_scope_hint():

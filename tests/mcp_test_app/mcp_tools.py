@@ -1,0 +1,25 @@
+"""A third-party app's MCP contributions: a sync tool using the ORM, a prompt and a resource, with a scope."""
+
+from django.contrib.auth import get_user_model
+
+from authserver.scopes import Scope, scope_registry
+from mcpapp.registry import current_user, mcp_registry
+
+scope_registry.register(Scope("greetings", "Greet you by name"))
+
+
+@mcp_registry.tool(scopes=["greetings"], title="Greet me")
+def greet(greeting: str = "Hello") -> str:
+    """Greet the user by their first name (a plain function: the ORM is used as in any Django view)."""
+    user = get_user_model().objects.get(pk=current_user().pk)
+    return f"{greeting}, {user.first_name}!"
+
+
+@mcp_registry.prompt(scopes=["greetings"], title="Greeting card")
+def greeting_card(occasion: str) -> str:
+    return f"Write a {occasion} card for {current_user().first_name}."
+
+
+@mcp_registry.resource("greetings://motto", title="Motto", mime_type="text/plain")
+def motto() -> str:
+    return "Be kind."

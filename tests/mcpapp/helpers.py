@@ -1,0 +1,55 @@
+"""Running the project's real ASGI application in-process, with the MCP SDK's client over it."""
+
+import time
+
+import anyio
+import httpx2
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from config.asgi import build_application
+from mcpapp.registry import mcp_registry
+from mcpapp.server import build_asgi_app, build_server
+from mcpapp.verifier import DotTokenVerifier
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def run_app(interaction, *, clock=time.time, registry=mcp_registry):
+    """Run ``interaction(http)`` against a fresh application whose token verifier uses ``clock``."""
+    server = build_server(registry)
+    app = build_application(build_asgi_app(server, verifier=DotTokenVerifier(clock=clock), registry=registry))
+
+    async def main():
+        async with app.router.lifespan_context(app):
+            transport = httpx2.ASGITransport(app=app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
+                return await interaction(http)
+
+    return anyio.run(main)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def mcp_session(token, interaction, **kwargs):
+    """Run ``interaction(client)`` in an MCP client session (protocol 2025-11-25) holding ``token``."""
+
+    async def in_session(http):
+        http.headers.update(bearer(token))
+        transport = streamable_http_client("http://testserver/star/mcp", http_client=http)
+        async with Client(transport, mode="legacy") as client:
+            return await interaction(client)
+
+    return run_app(in_session, **kwargs)
+
+
+def rpc(method, params=None, id=1):
+    return {"jsonrpc": "2.0", "id": id, "method": method, **({"params": params} if params is not None else {})}
