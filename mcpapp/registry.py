@@ -79,7 +79,12 @@ class Entry:
     def names(self, value: str) -> bool:
         if self.kind != "resource" or not UriTemplate.is_template(self.key):
             return value == self.key
-        return UriTemplate.parse(self.key).match(value) is not None
+        return _parsed_template(self.key).match(value) is not None
+
+
+@functools.cache
+def _parsed_template(template: str) -> UriTemplate:
+    return UriTemplate.parse(template)
 
 
 def _guarded(entry: Entry) -> Callable[..., Any]:

@@ -118,6 +118,8 @@ class AuthorizationView(dot_views.AuthorizationView):
             client_name=application.name or application.client_id,
             registration=describe_registration(application),
             asked_scopes=[scope_registry[name] for name in asked],
+            # On a step-up, what the client keeps from before, so the person sees the whole of it.
+            already_allowed=[scope_registry[name] for name in requested if name not in asked],
             consent_request=consent_request_sign(
                 user=self.request.user, fields=context["form"].initial, optional=optional
             ),

@@ -85,7 +85,8 @@ def test_asking_for_more_shows_only_the_new_scopes(signed_in, agent):
     more, _ = ask(signed_in, agent, scope="mcp profile email")
     assert more.status_code == 200
     assert [scope.name for scope in more.context["asked_scopes"]] == ["email"]
-    assert b"See your username and name" not in more.content
+    assert [scope.name for scope in more.context["already_allowed"]] == ["mcp", "profile"]
+    assert b'value="profile"' not in more.content
     assert b"See your email address" in more.content
 
 

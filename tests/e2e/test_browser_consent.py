@@ -205,3 +205,25 @@ def test_person_revokes_a_connected_app_and_its_token_stops_working(running_serv
     )
     assert response.status_code == 401
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+def test_step_up_consent_asks_only_for_the_new_scope(running_server, page, person):
+    agent = Agent(running_server, page, name="Note Taker")
+    page.goto(agent.authorization_url(scope="mcp notes:read"))
+    sign_in(page, person)
+    page.get_by_role("button", name="Allow").click()
+    agent.received(page)
+
+    # The tool call that needed `notes:write` was refused; the agent asks for it on top of what it has.
+    page.goto(agent.authorization_url(scope="mcp notes:read notes:write"))
+    expect(page.get_by_role("heading", name="Allow Note Taker to access your account?")).to_be_visible()
+    expect(page.get_by_label("Add notes for you")).to_be_checked()
+    expect(page.get_by_label("Read your notes")).to_have_count(0)
+    expect(page.get_by_label("Use the tools of this site's MCP server on your behalf")).to_have_count(0)
+    # What it keeps from before is said, not asked again.
+    expect(page.locator("#already-allowed li")).to_have_text(
+        ["Use the tools of this site's MCP server on your behalf", "Read your notes"]
+    )
+    screenshot(page, "step-up-consent")
+    page.get_by_role("button", name="Allow").click()
+    assert agent.redeem(agent.received(page)["code"])["scope"] == "mcp notes:read notes:write"
