@@ -1,25 +1,14 @@
 """The OAuth client model: django-oauth-toolkit's, swapped in at the start so policy can grow on it."""
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
-LOOPBACK_HOSTNAMES = {"localhost"}
-
-
-def is_loopback_host(hostname: str | None) -> bool:
-    if not hostname:
-        return False
-    if hostname.lower() in LOOPBACK_HOSTNAMES:
-        return True
-    try:
-        return ipaddress.ip_address(hostname).is_loopback
-    except ValueError:
-        return False
+from authserver.registration import is_loopback_host, is_private_use_scheme, redirect_uri_problem
 
 
 class Application(AbstractApplication):
@@ -43,13 +32,27 @@ class Application(AbstractApplication):
         return self.skip_authorization
 
     def get_allowed_schemes(self):
-        # RFC 9700 §2.1 / RFC 8252 §7.3: redirects are https, except that a native app may use plain
-        # http to a loopback address. `http` is allowed only when every http redirect URI is one.
+        # RFC 9700 §2.1 / RFC 8252 §7: redirects are https, except that a native app may use plain
+        # http to a loopback address (allowed only when every http redirect URI is one) or its own
+        # private-use scheme (allowed per scheme this client registered).
         schemes = list(oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES)
-        http_uris = [uri for uri in self.redirect_uris.split() if uri.lower().startswith("http:")]
+        uris = self.redirect_uris.split()
+        http_uris = [uri for uri in uris if uri.lower().startswith("http:")]
         if http_uris and all(is_loopback_host(urlsplit(uri).hostname) for uri in http_uris):
             schemes.append("http")
+        for uri in uris:
+            scheme = urlsplit(uri).scheme.lower()
+            if is_private_use_scheme(scheme) and scheme not in schemes:
+                schemes.append(scheme)
         return schemes
+
+    def clean(self):
+        super().clean()
+        # The redirect URI policy (authserver.registration) holds however a client is made:
+        # registration, a metadata document, the admin or `create_client`.
+        problems = [problem for uri in self.redirect_uris.split() if (problem := redirect_uri_problem(uri))]
+        if problems:
+            raise ValidationError({"redirect_uris": problems})
 
 
 class ConsentGrant(models.Model):

@@ -8,7 +8,14 @@ place the RFC 8414 ``issuer``, the RFC 9207 ``iss`` and the OpenID ``issuer`` ar
 from django.urls import path
 from oauth2_provider import views as dot_views
 
-from authserver.views import AuthorizationView, IntrospectTokenView, ServerMetadataView, UserInfoView
+from authserver.views import (
+    AuthorizationView,
+    IntrospectTokenView,
+    RegistrationManagementView,
+    RegistrationView,
+    ServerMetadataView,
+    UserInfoView,
+)
 
 app_name = "oauth2_provider"
 
@@ -30,10 +37,6 @@ urlpatterns = [
     path("o/revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("o/introspect/", IntrospectTokenView.as_view(), name="introspect"),
     path("o/userinfo/", UserInfoView.as_view(), name="user-info"),
-    path("o/register/", dot_views.DynamicClientRegistrationView.as_view(), name="dcr-register"),
-    path(
-        "o/register/<str:client_id>/",
-        dot_views.DynamicClientRegistrationManagementView.as_view(),
-        name="dcr-register-management",
-    ),
+    path("o/register/", RegistrationView.as_view(), name="dcr-register"),
+    path("o/register/<str:client_id>/", RegistrationManagementView.as_view(), name="dcr-register-management"),
 ]

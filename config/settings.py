@@ -37,6 +37,17 @@ MCP_SSE_RESOURCE_PATH = MCP_MOUNT_PATH + "/sse"  # the legacy SSE transport, for
 MCP_STATELESS_HTTP = env_bool("MCP_STATELESS_HTTP", True)
 MCP_SERVER_NAME = env_str("MCP_SERVER_NAME", "Django MCP")
 
+# --- Client registration policy (authserver/registration.py) ----------------------------------
+# Private-use redirect schemes (RFC 8252 §7.1) of well-known agents; reverse-domain schemes
+# (com.example.app) are always allowed.
+NATIVE_APP_REDIRECT_SCHEMES = env_list(
+    "NATIVE_APP_REDIRECT_SCHEMES", ["cursor", "vscode", "vscode-insiders", "windsurf"]
+)
+REGISTRATION_MAX_BODY_BYTES = env_int("REGISTRATION_MAX_BODY_BYTES", 64 * 1024)  # larger bodies: 413
+REGISTRATION_MAX_REDIRECT_URIS = env_int("REGISTRATION_MAX_REDIRECT_URIS", 10)
+REGISTRATION_MAX_URI_LENGTH = env_int("REGISTRATION_MAX_URI_LENGTH", 2000)
+REGISTRATION_MAX_FIELD_LENGTH = env_int("REGISTRATION_MAX_FIELD_LENGTH", 200)  # client_name and other strings
+
 # --- Core -----------------------------------------------------------------------------------
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:

@@ -17,7 +17,7 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from authserver.consent import consent_missing_scopes
-from authserver.models import is_loopback_host
+from authserver.registration import is_loopback_host
 from authserver.scopes import scope_registry
 from authserver.security import sensitive_page
 from mcpapp.resource import names_known_resource

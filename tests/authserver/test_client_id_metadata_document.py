@@ -63,3 +63,15 @@ def test_unknown_metadata_document_is_refused_without_redirecting(client):
     response = client.get(authorize_url("https://agent.example.com/missing.json", challenge))
     assert response.status_code in (400, 401)
     assert "Location" not in response
+
+
+@pytest.mark.parametrize("redirect_uri", ["http://agent.example.com/callback", "javascript:alert(1)"])
+def test_a_document_with_a_redirect_uri_outside_the_policy_is_refused_and_nothing_is_stored(client, redirect_uri):
+    bad_id = "https://agent.example.com/oauth/bad.json"
+    DOCUMENTS[bad_id] = {**DOCUMENTS[CLIENT_ID], "client_id": bad_id, "redirect_uris": [redirect_uri]}
+    client.force_login(make_user())
+    _verifier, challenge = pkce_pair()
+    response = client.get(authorize_url(bad_id, challenge, redirect_uri=redirect_uri))
+    assert response.status_code in (400, 401)
+    assert "Location" not in response
+    assert not get_application_model().objects.filter(client_id=bad_id).exists()
