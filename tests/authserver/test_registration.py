@@ -179,27 +179,23 @@ def test_an_update_is_held_to_the_same_policy_and_changes_nothing_when_refused(c
     assert stored.redirect_uris == "http://127.0.0.1:51234/callback"
 
 
-def test_a_native_app_scheme_redirect_receives_the_code(client):
-    callback = "cursor://anysphere.cursor-retrieval/oauth/callback"
-    app = make_client(redirect_uris=callback)
+@pytest.mark.parametrize(
+    ("registered", "requested"),
+    [
+        ("cursor://anysphere.cursor-retrieval/oauth/callback", "cursor://anysphere.cursor-retrieval/oauth/callback"),
+        # Claude Code registers a portless localhost URI and listens on an ephemeral port.
+        ("http://localhost/callback", "http://localhost:53123/callback"),
+    ],
+    ids=["native-app-scheme", "portless-localhost"],
+)
+def test_a_native_app_redirect_receives_the_code(client, registered, requested):
+    app = make_client(redirect_uris=registered)
     client.force_login(make_user())
     _verifier, challenge = pkce_pair()
-    url = authorize_url(app, challenge, redirect_uri=callback)
+    url = authorize_url(app, challenge, redirect_uri=requested)
     page = client.get(url)
     assert page.status_code == 200
-    response = client.post(url, consent_answer(page))
-    assert response["Location"].startswith(callback + "?code=")
-
-
-def test_a_portless_localhost_redirect_matches_the_port_the_app_picked(client):
-    # Claude Code registers http://localhost/callback and listens on an ephemeral port.
-    app = make_client(redirect_uris="http://localhost/callback")
-    client.force_login(make_user())
-    _verifier, challenge = pkce_pair()
-    url = authorize_url(app, challenge, redirect_uri="http://localhost:53123/callback")
-    page = client.get(url)
-    assert page.status_code == 200
-    assert client.post(url, consent_answer(page))["Location"].startswith("http://localhost:53123/callback?code=")
+    assert client.post(url, consent_answer(page))["Location"].startswith(requested + "?code=")
 
 
 def test_loopback_redirect_matches_on_any_port(client):
