@@ -8,7 +8,7 @@ from django.db import models
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
-from authserver.registration import is_loopback_host, is_private_use_scheme, redirect_uri_problem
+from authserver.registration import redirect_uri_problem
 
 
 class Application(AbstractApplication):
@@ -32,17 +32,15 @@ class Application(AbstractApplication):
         return self.skip_authorization
 
     def get_allowed_schemes(self):
-        # RFC 9700 §2.1 / RFC 8252 §7: redirects are https, except that a native app may use plain
-        # http to a loopback address (allowed only when every http redirect URI is one) or its own
-        # private-use scheme (allowed per scheme this client registered).
+        # RFC 9700 §2.1 / RFC 8252 §7: https always; another scheme (loopback http, a native app's
+        # private-use scheme) only when every redirect URI this client registered with it passes
+        # the redirect URI policy, so one stray URI (e.g. on a row older than the policy) opens nothing.
         schemes = list(oauth2_settings.ALLOWED_REDIRECT_URI_SCHEMES)
-        uris = self.redirect_uris.split()
-        http_uris = [uri for uri in uris if uri.lower().startswith("http:")]
-        if http_uris and all(is_loopback_host(urlsplit(uri).hostname) for uri in http_uris):
-            schemes.append("http")
-        for uri in uris:
-            scheme = urlsplit(uri).scheme.lower()
-            if is_private_use_scheme(scheme) and scheme not in schemes:
+        by_scheme: dict[str, list[str]] = {}
+        for uri in self.redirect_uris.split():
+            by_scheme.setdefault(urlsplit(uri).scheme.lower(), []).append(uri)
+        for scheme, uris in by_scheme.items():
+            if scheme not in schemes and not any(redirect_uri_problem(uri) for uri in uris):
                 schemes.append(scheme)
         return schemes
 

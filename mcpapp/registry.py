@@ -158,15 +158,16 @@ class MCPRegistry:
 
     def install(self, server: MCPServer) -> None:
         for entry in self:
+            options = dict(entry.options)
+            if entry.kind != "prompt":  # the SDK's prompts carry no _meta
+                options["meta"] = {**(options.get("meta") or {}), **_scope_meta(entry)}
             guarded = _guarded(entry)
             if entry.kind == "tool":
-                meta = {**(entry.options.get("meta") or {}), **_scope_meta(entry)}
-                server.tool(name=entry.key, **{**entry.options, "meta": meta})(guarded)
+                server.tool(name=entry.key, **options)(guarded)
             elif entry.kind == "resource":
-                meta = {**(entry.options.get("meta") or {}), **_scope_meta(entry)}
-                server.resource(entry.key, **{**entry.options, "meta": meta})(guarded)
+                server.resource(entry.key, **options)(guarded)
             else:
-                server.prompt(name=entry.key, **entry.options)(guarded)
+                server.prompt(name=entry.key, **options)(guarded)
 
     def find(self, kind: Kind, value: str) -> Entry | None:
         exact = self._entries.get((kind, value))
@@ -175,7 +176,7 @@ class MCPRegistry:
         return next((entry for entry in self if entry.kind == kind and entry.names(value)), None)
 
     def scopes_for_message(self, message: Any) -> list[str]:
-        """The scopes a JSON-RPC request (or batch) needs beyond the endpoint's, for the HTTP gate.
+        """The scopes the registered entries a JSON-RPC request (or batch) uses need, for the HTTP gate.
 
         Anything that is not a use of a registered entry needs nothing more here; the SDK answers
         malformed or unknown requests itself.

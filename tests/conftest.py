@@ -27,3 +27,11 @@ def running_server_with_site_url(tmp_path_factory):
     server = _start(tmp_path_factory, "live-site-url", port=port, env={"SITE_URL": f"http://localhost:{port}"})
     yield server
     server.stop()
+
+
+@pytest.fixture
+def alice():
+    """A person with a name, in the test database (for in-process tests marked ``django_db``)."""
+    from tests.factories import make_user
+
+    return make_user("alice", first_name="Alice", last_name="Liddell")

@@ -33,15 +33,17 @@ class ServerMetadataView(dot_views.OAuthServerMetadataView):
         return response
 
 
+def json_error(error: str, description: str, status: int = 400) -> JsonResponse:
+    """RFC 6749 §5.2's error body, the one shape every JSON endpoint here refuses with."""
+    return JsonResponse({"error": error, "error_description": description}, status=status)
+
+
 class IntrospectTokenView(dot_views.IntrospectTokenView):
     """RFC 7662 §2.3: an unauthenticated caller gets 401 with a JSON error (DOT: empty 403 page)."""
 
     def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)
         if response.status_code == 403 and not response.content:
-            response = JsonResponse(
-                {"error": "invalid_client", "error_description": "Introspection requires client authentication"},
-                status=401,
-            )
+            response = json_error("invalid_client", "Introspection requires client authentication", status=401)
             response["WWW-Authenticate"] = 'Basic realm="introspection"'
         return response

@@ -12,10 +12,7 @@ from django.http import JsonResponse
 from oauth2_provider import views as dot_views
 
 from authserver.registration import registration_problem
-
-
-def json_error(error: str, description: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": error, "error_description": description}, status=status)
+from authserver.views.endpoints import json_error
 
 
 def metadata_refusal(request) -> JsonResponse | None:

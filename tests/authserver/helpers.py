@@ -7,6 +7,9 @@ from django.conf import settings
 
 from tests.factories import REDIRECT_URI
 
+# The issuer (and `iss`) of the test client's requests, which come to http://testserver.
+ISSUER = "http://testserver"
+
 
 def pkce_pair() -> tuple[str, str]:
     verifier = secrets.token_urlsafe(48)

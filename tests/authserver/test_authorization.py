@@ -4,6 +4,7 @@ import pytest
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
 from tests.authserver.helpers import (
+    ISSUER,
     authorize_url,
     consent_answer,
     exchange_code,
@@ -14,8 +15,6 @@ from tests.authserver.helpers import (
 from tests.factories import REDIRECT_URI, make_client, make_user
 
 pytestmark = pytest.mark.django_db
-
-ISSUER = "http://testserver"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from oauth2_provider.models import get_access_token_model, get_grant_model
 from authserver.models import Application, ConsentGrant
 from authserver.views import authorize as authorize_module
 from tests.authserver.helpers import (
+    ISSUER,
     authorize_url,
     consent_answer,
     exchange_code,
@@ -18,13 +19,6 @@ from tests.authserver.helpers import (
 from tests.factories import REDIRECT_URI, make_client, make_user
 
 pytestmark = pytest.mark.django_db
-
-ISSUER = "http://testserver"
-
-
-@pytest.fixture
-def alice():
-    return make_user("alice", first_name="Alice", last_name="Liddell")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.factories import make_access_token, make_client, make_user
+from tests.factories import make_access_token, make_client
 from tests.mcpapp.helpers import HEADERS, INITIALIZE, bearer, mcp_session, run_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,11 +21,6 @@ def post_initialize(token=None, *, path="/star/mcp", **kwargs):
 
 def call_whoami(token):
     return mcp_session(token, lambda client: client.call_tool("whoami", {}))
-
-
-@pytest.fixture
-def alice():
-    return make_user("alice", first_name="Alice", last_name="Liddell")
 
 
 @pytest.fixture

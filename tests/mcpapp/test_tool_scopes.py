@@ -16,15 +16,10 @@ from mcpapp.registry import MCPRegistry, current_user
 from mcpapp.server import build_server
 from mcpapp.verifier import DotTokenVerifier
 from notes.models import Note
-from tests.factories import make_access_token, make_client, make_user
+from tests.factories import make_access_token, make_client
 from tests.mcpapp.helpers import HEADERS, bearer, mcp_session, rpc, run_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def alice():
-    return make_user("alice", first_name="Alice", last_name="Liddell")
 
 
 @pytest.fixture
