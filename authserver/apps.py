@@ -6,8 +6,16 @@ class AuthserverConfig(AppConfig):
     verbose_name = "Authorization server"
 
     def ready(self):
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_login_failed
+        from django.db.models.signals import post_delete, post_save
         from oauth2_provider.signals import app_authorized
 
-        from authserver.signals import note_client_used
+        from authserver import signals
+        from authserver.models import Application
 
-        app_authorized.connect(note_client_used, dispatch_uid="authserver.note_client_used")
+        app_authorized.connect(signals.token_issued, dispatch_uid="authserver.token_issued")
+        post_save.connect(signals.client_saved, sender=Application, dispatch_uid="authserver.client_saved")
+        post_delete.connect(signals.client_deleted, sender=Application, dispatch_uid="authserver.client_deleted")
+        user_login_failed.connect(signals.login_failed, dispatch_uid="authserver.login_failed")
+        user_locked_out.connect(signals.login_locked, dispatch_uid="authserver.login_locked")

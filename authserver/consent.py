@@ -14,7 +14,8 @@ from oauth2_provider.models import (
     get_refresh_token_model,
 )
 
-from authserver.models import Application, ConsentGrant
+from authserver.audit import audit_record
+from authserver.models import Application, AuditEvent, ConsentGrant
 from authserver.scopes import scope_registry
 
 
@@ -56,12 +57,14 @@ def consent_revoke(*, user, client: Application) -> None:
     RFC 7009 §2.2: revoking a refresh token also invalidates the access tokens issued from it;
     here every access token of the pair goes, whatever its origin.
     """
-    ConsentGrant.objects.filter(user=user, application=client).delete()
+    forgotten, _by_model = ConsentGrant.objects.filter(user=user, application=client).delete()
     for refresh_token in get_refresh_token_model().objects.filter(user=user, application=client, revoked__isnull=True):
         refresh_token.revoke()
     get_access_token_model().objects.filter(user=user, application=client).delete()
     get_id_token_model().objects.filter(user=user, application=client).delete()
     get_grant_model().objects.filter(user=user, application=client).delete()
+    if forgotten:
+        audit_record(kind=AuditEvent.Kind.CONSENT_REVOKED, user=user, client=client)
 
 
 def client_bind_owner(*, client: Application, user) -> bool:

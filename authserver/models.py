@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
@@ -21,10 +22,28 @@ class Application(AbstractApplication):
         blank=True,
         verbose_name="algorithm",
     )
+    last_used = models.DateTimeField(
+        null=True, blank=True, db_index=True, help_text="When the client last got a code or a token"
+    )
+    is_active = models.BooleanField(
+        "active", default=True, help_text="An inactive client can neither authorize nor get or use tokens"
+    )
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = "client"
+
+    def save(self, *args, **kwargs):
+        if self.client_type == self.CLIENT_PUBLIC:
+            # RFC 6749 §2.1: a public client cannot keep a secret, so it gets none. DOT would make
+            # one and hash it with PBKDF2 on every anonymous registration: CPU spent for nothing.
+            self.client_secret = ""
+            self.hash_client_secret = False
+        super().save(*args, **kwargs)
+
+    def is_usable(self, request) -> bool:
+        # DOT's hook, asked at authorization, at the token endpoint and when a token is used.
+        return self.is_active and super().is_usable(request)
 
     @property
     def is_first_party(self) -> bool:
@@ -81,3 +100,52 @@ class ConsentGrant(models.Model):
     @property
     def scopes(self) -> list[str]:
         return self.scope.split()
+
+
+class AuditEvent(models.Model):
+    """One security event, kept for ``AUDIT_RETENTION_DAYS``; written by ``authserver.audit.audit_record``.
+
+    The user and client are copied as text too, so an event still says who and what after the
+    account or the client is gone (pruned clients above all).
+    """
+
+    class Kind(models.TextChoices):
+        CLIENT_REGISTERED = "client.registered", "client registered"
+        CLIENT_UPDATED = "client.updated", "client updated"
+        CLIENT_DELETED = "client.deleted", "client deleted"
+        CLIENT_PRUNED = "client.pruned", "client pruned"
+        CONSENT_GRANTED = "consent.granted", "consent granted"
+        CONSENT_DENIED = "consent.denied", "consent denied"
+        CONSENT_REVOKED = "consent.revoked", "consent revoked"
+        TOKEN_ISSUED = "token.issued", "token issued"
+        TOKEN_REFRESHED = "token.refreshed", "token refreshed"
+        TOKEN_REVOKED = "token.revoked", "token revoked"
+        REFRESH_REUSE_DETECTED = "token.reuse_detected", "refresh token reuse detected"
+        LOGIN_FAILED = "login.failed", "login failed"
+        LOGIN_LOCKED = "login.locked", "login locked out"
+
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    username = models.CharField(max_length=150, blank=True)
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="client",
+    )
+    client_id = models.CharField("client ID", max_length=255, blank=True, db_index=True)
+    client_name = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-time", "-pk"]
+        verbose_name = "audit event"
+
+    def __str__(self):
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.kind}"

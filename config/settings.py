@@ -47,6 +47,14 @@ REGISTRATION_MAX_BODY_BYTES = env_int("REGISTRATION_MAX_BODY_BYTES", 64 * 1024) 
 REGISTRATION_MAX_REDIRECT_URIS = env_int("REGISTRATION_MAX_REDIRECT_URIS", 10)
 REGISTRATION_MAX_URI_LENGTH = env_int("REGISTRATION_MAX_URI_LENGTH", 2000)
 REGISTRATION_MAX_FIELD_LENGTH = env_int("REGISTRATION_MAX_FIELD_LENGTH", 200)  # client_name and other strings
+# Registrations per client address per window (429 with Retry-After above it), counted in CACHES.
+REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
+REGISTRATION_RATE_WINDOW_SECONDS = env_int("REGISTRATION_RATE_WINDOW_SECONDS", 3600)
+# `manage.py prune`: self-registered clients never used within the grace period, or idle longer than
+# the retention period, are deleted; so are audit events older than their retention.
+CLIENT_UNUSED_GRACE_HOURS = env_int("CLIENT_UNUSED_GRACE_HOURS", 24)
+CLIENT_IDLE_RETENTION_DAYS = env_int("CLIENT_IDLE_RETENTION_DAYS", 90)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
 
 # --- Core -----------------------------------------------------------------------------------
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
@@ -80,6 +88,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Lets audit events recorded from model signals know the caller's address.
+    "authserver.audit.AuditRequestMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -132,6 +142,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+
+# --- Cache -----------------------------------------------------------------------------------
+# Rate limits and DOT's metadata-document backoff live here, so every worker must see the same
+# cache: the database by default (its table is made by `migrate`), Redis with CACHE_URL=redis://...
+# (needs the `redis` package). CACHE_URL=locmem:// keeps it per process (one worker only).
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif not CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+else:
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://..., rediss://... or locmem://, not {CACHE_URL!r}")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -242,6 +266,8 @@ OAUTH2_PROVIDER = {
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
     # Client ID Metadata Documents: an https URL as client_id, fetched SSRF-hardened by DOT.
     "CIMD_ENABLED": True,
+    # DOT's fetcher, then "none" for documents that also list it as supported (ChatGPT's private_key_jwt).
+    "CIMD_METADATA_FETCHER": "authserver.metadata_documents.MetadataDocumentFetcher",
     "OAUTH2_PROTECTED_RESOURCE_NAME": MCP_SERVER_NAME,
 }
 

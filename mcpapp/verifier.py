@@ -48,6 +48,9 @@ class DotTokenVerifier:
         # A token that acts for nobody (client credentials) or for a deactivated account is refused.
         if row.user is None or not row.user.is_active:
             return None
+        # A token of a client an operator disabled is refused, whatever is left of it.
+        if row.application is None or not row.application.is_usable(None):
+            return None
         audiences = list(row.resource or [])
         return DjangoAccessToken(
             token=token,

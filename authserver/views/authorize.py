@@ -16,7 +16,9 @@ from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
+from authserver.audit import audit_record
 from authserver.consent import consent_missing_scopes
+from authserver.models import AuditEvent
 from authserver.registration import is_loopback_host
 from authserver.scopes import scope_registry
 from authserver.security import sensitive_page
@@ -143,6 +145,12 @@ class AuthorizationView(dot_views.AuthorizationView):
             )
             if not form.cleaned_data["scope"]:  # the person unticked everything: that is a no
                 form.cleaned_data["allow"] = False
+        audit_record(
+            kind=AuditEvent.Kind.CONSENT_GRANTED if form.cleaned_data.get("allow") else AuditEvent.Kind.CONSENT_DENIED,
+            user=self.request.user,
+            client=get_application_model().objects.filter(client_id=signed["fields"]["client_id"]).first(),
+            scope=form.cleaned_data["scope"] if form.cleaned_data.get("allow") else signed["fields"]["scope"],
+        )
         return super().form_valid(form)
 
     def redirect(self, redirect_to, application):

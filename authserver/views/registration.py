@@ -11,6 +11,8 @@ from django.conf import settings
 from django.http import JsonResponse
 from oauth2_provider import views as dot_views
 
+from authserver.audit import client_ip
+from authserver.ratelimit import registration_rate_limit
 from authserver.registration import registration_problem
 from authserver.views.endpoints import json_error
 
@@ -41,9 +43,24 @@ class JsonMethodNotAllowed:
         return refusal
 
 
+def rate_limit_refusal(request) -> JsonResponse | None:
+    """RFC 6585 §4: 429 with ``Retry-After`` when this address registered too often lately."""
+    retry_after = registration_rate_limit().hit(client_ip(request) or "unknown")
+    if retry_after is None:
+        return None
+    refusal = json_error(
+        "temporarily_unavailable",
+        f"Too many registrations from your address; try again in {retry_after} seconds",
+        status=429,
+    )
+    refusal["Retry-After"] = str(retry_after)
+    return refusal
+
+
 class RegistrationView(JsonMethodNotAllowed, dot_views.DynamicClientRegistrationView):
     def post(self, request, *args, **kwargs):
-        return metadata_refusal(request) or super().post(request, *args, **kwargs)
+        # Every attempt counts, refused ones too, so probing the policy is rate-limited as well.
+        return rate_limit_refusal(request) or metadata_refusal(request) or super().post(request, *args, **kwargs)
 
 
 class RegistrationManagementView(JsonMethodNotAllowed, dot_views.DynamicClientRegistrationManagementView):

@@ -79,3 +79,23 @@ def stored_access_token(raw_token: str):
     from oauth2_provider.models import get_access_token_model
 
     return get_access_token_model().objects.get(token_checksum=hashlib.sha256(raw_token.encode()).hexdigest())
+
+
+def connect(client, app, *, scope: str = "mcp profile", redirect_uri: str = REDIRECT_URI) -> dict:
+    """The whole authorization code flow for the signed-in person, who allows everything asked.
+
+    Returns the token endpoint's JSON answer.
+    """
+    verifier, challenge = pkce_pair()
+    url = authorize_url(app, challenge, scope=scope, redirect_uri=redirect_uri)
+    response = client.get(url)
+    if response.status_code == 200:  # the consent page
+        response = client.post(url, consent_answer(response))
+    code = parse_qs(urlsplit(response["Location"]).query)["code"][0]
+    return exchange_code(client, app, code, verifier, redirect_uri=redirect_uri).json()
+
+
+def refresh(client, app, refresh_token: str):
+    return client.post(
+        "/o/token/", {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id}
+    )

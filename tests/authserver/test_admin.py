@@ -1,17 +1,26 @@
 """Operators manage users, clients and tokens in the Django admin."""
 
+import json
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from authserver.models import AuditEvent
+from tests.authserver.helpers import authorize_url, connect, pkce_pair
+from tests.authserver.test_registration import AGENT
 from tests.factories import make_access_token, make_client, make_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def operator(client):
-    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-not-used"))
-    return client
+def operator():
+    """A staff member's browser, separate from the `client` that plays the person or the agent."""
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-not-used"))
+    return browser
 
 
 @pytest.mark.parametrize(
@@ -40,3 +49,153 @@ def test_admin_shows_the_client(operator):
 def test_admin_login_is_not_the_product_login(client):
     # People sign in at /accounts/login/; the admin keeps its own page for staff.
     assert client.get("/accounts/login/").templates[0].name == "registration/login.html"
+
+
+# --- Clients: how they came, whose, trusted or not, in use or not -------------------------------
+
+
+def headers(response) -> list[str]:
+    """The column titles of a change list, without the action checkbox."""
+    return [str(header["text"]) for header in response.context["result_headers"] if "checkbox" not in header["text"]]
+
+
+def rows(response) -> dict:
+    return {row.name: row for row in response.context["cl"].result_list}
+
+
+def test_client_list_shows_source_owner_trust_activity_and_active_tokens(operator, alice):
+    busy = make_client(name="Busy agent", registration_source="dcr", user=alice)
+    make_access_token(alice, busy)
+    make_access_token(alice, busy)
+    make_access_token(alice, busy, expires_in=-10)  # expired: not active
+    make_client(name="Idle agent")
+
+    response = operator.get("/admin/authserver/application/")
+    assert headers(response) == [
+        "name",
+        "client ID",
+        "registration source",
+        "user",
+        "first-party",
+        "active",
+        "created",
+        "last used",
+        "active tokens",
+    ]
+    assert rows(response)["Busy agent"].live_access == 2
+    assert rows(response)["Idle agent"].live_access == 0
+    assert b"Dynamic Client Registration" in response.content and b"alice" in response.content
+    actions = {name for name, _label in response.context["action_form"].fields["action"].choices}
+    assert {"revoke_all_tokens", "mark_first_party", "mark_third_party", "disable"} <= actions
+
+
+def test_registration_access_tokens_are_not_counted_as_active_tokens(operator, client):
+    # DOT keeps the RFC 7592 management token in the access-token table; it is not a use of the client.
+    client.post("/o/register/", json.dumps(AGENT), content_type="application/json")
+    response = operator.get("/admin/authserver/application/")
+    row = rows(response)[AGENT["client_name"]]
+    assert row.live_access + row.live_refresh == 0
+
+
+def act(operator, action, *clients):
+    return operator.post(
+        "/admin/authserver/application/",
+        {"action": action, "_selected_action": [client.pk for client in clients]},
+        follow=True,
+    )
+
+
+def test_revoke_all_tokens_signs_everyone_out_of_the_client(operator, client, alice):
+    agent = make_client(name="Leaky agent")
+    client.force_login(alice)
+    tokens = connect(client, agent)
+
+    assert b"Revoked 1 live token(s) of 1 client(s)." in act(operator, "revoke_all_tokens", agent).content
+    assert not get_access_token_model().objects.filter(application=agent).exists()
+    assert not get_refresh_token_model().objects.filter(application=agent, revoked__isnull=True).exists()
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"], "client_id": agent.client_id}
+    assert client.post("/o/token/", refresh).status_code == 400
+
+
+def test_mark_first_party_skips_consent_and_is_recorded(operator, client, alice):
+    agent = make_client(name="Our own app")
+    assert b"1 client(s) are now first-party." in act(operator, "mark_first_party", agent).content
+    client.force_login(alice)
+    response = client.get(authorize_url(agent, pkce_pair()[1]))
+    assert response.status_code == 302  # straight back with a code, no consent page
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.CLIENT_UPDATED, client_id=agent.client_id)
+    assert event.detail == {"first_party": True} and event.username == "root"
+
+
+def test_disable_refuses_the_client_and_revokes_its_tokens(operator, client, alice):
+    agent = make_client(name="Rogue agent")
+    make_access_token(alice, agent)
+    assert b"Disabled 1 client(s)." in act(operator, "disable", agent).content
+
+    agent.refresh_from_db()
+    assert agent.is_active is False
+    assert not get_access_token_model().objects.filter(application=agent).exists()
+    # It can no longer start an authorization: an error page, never a redirect to it.
+    client.force_login(alice)
+    refused = client.get(authorize_url(agent, pkce_pair()[1]))
+    assert refused.status_code in (400, 401) and "Location" not in refused
+    kinds = set(AuditEvent.objects.filter(client_id=agent.client_id).values_list("kind", flat=True))
+    assert {AuditEvent.Kind.CLIENT_UPDATED, AuditEvent.Kind.TOKEN_REVOKED} <= kinds
+
+
+# --- Tokens: who, which client, what for, until when; never the token --------------------------
+
+
+@pytest.mark.parametrize(
+    "path, columns",
+    [
+        ("/admin/oauth2_provider/accesstoken/", ["user", "application", "scope", "resource", "expires", "created"]),
+        ("/admin/oauth2_provider/refreshtoken/", ["user", "application", "created", "revoked", "token family"]),
+    ],
+)
+def test_token_lists_show_who_and_what_but_never_a_token(operator, client, alice, path, columns):
+    agent = make_client(name="Listed agent")
+    client.force_login(alice)
+    tokens = connect(client, agent)
+
+    response = operator.get(path)
+    assert headers(response) == columns
+    assert b"alice" in response.content and b"Listed agent" in response.content
+    row = response.context["cl"].result_list[0]
+    detail = operator.get(f"{path}{row.pk}/change/")
+    for page in (response, detail):
+        assert tokens["access_token"].encode() not in page.content
+        assert tokens["refresh_token"].encode() not in page.content
+        assert row.token_checksum.encode() not in page.content
+
+
+def test_token_lists_filter_and_search_by_user_and_client(operator, alice):
+    bob = make_user("bob")
+    first, second = make_client(name="First agent"), make_client(name="Second agent")
+    make_access_token(alice, first)
+    make_access_token(bob, second)
+    path = "/admin/oauth2_provider/accesstoken/"
+
+    by_user = operator.get(path, {"user__id__exact": bob.pk})
+    assert [token.user for token in by_user.context["cl"].result_list] == [bob]
+    by_client = operator.get(path, {"application__id__exact": first.pk})
+    assert [token.application for token in by_client.context["cl"].result_list] == [first]
+    searched = operator.get(path, {"q": "Second agent"})
+    assert [token.user for token in searched.context["cl"].result_list] == [bob]
+    assert {"user", "application"} <= {spec.field_path for spec in by_user.context["cl"].filter_specs}
+
+
+# --- The audit trail: read-only -----------------------------------------------------------------
+
+
+def test_audit_trail_is_listed_and_read_only(operator, client):
+    client.post("/accounts/login/", {"username": "mallory", "password": "guess"}, REMOTE_ADDR="203.0.113.7")
+    event = AuditEvent.objects.get(kind=AuditEvent.Kind.LOGIN_FAILED)
+
+    listing = operator.get("/admin/authserver/auditevent/", {"kind__exact": "login.failed"})
+    assert headers(listing) == ["time", "kind", "username", "client name", "client ID", "IP address", "detail"]
+    assert b"mallory" in listing.content and b"203.0.113.7" in listing.content
+    assert operator.get("/admin/authserver/auditevent/add/").status_code == 403
+    assert operator.get(f"/admin/authserver/auditevent/{event.pk}/delete/").status_code == 403
+    view = operator.get(f"/admin/authserver/auditevent/{event.pk}/change/")
+    assert view.status_code == 200 and b'name="_save"' not in view.content

@@ -3,6 +3,7 @@
 DOT's real fetcher refuses loopback addresses (SSRF hardening), so these tests plug a fetcher that
 serves documents from memory into DOT's own ``CIMD_METADATA_FETCHER`` setting; everything after
 the fetch (validation, the client row, the authorization flow) is the product's real code.
+The real fetcher, against a document server on loopback, is in ``test_metadata_document_fetch.py``.
 """
 
 import pytest

@@ -31,16 +31,18 @@ class LiveServer:
             "DJANGO_VAR_DIR": str(workdir / "var"),
             "DJANGO_LOG_LEVEL": "WARNING",
             "UVICORN_LOG_LEVEL": "warning",
+            # The suite registers many agents from 127.0.0.1; the limit itself has its own tests.
+            "REGISTRATION_RATE_LIMIT": "10000",
             **(env or {}),
         }
         self.log_path = workdir / "server.log"
         self.process: subprocess.Popen | None = None
 
-    def manage(self, *args: str, input: str | None = None) -> str:
+    def manage(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> str:
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=PROJECT_DIR,
-            env=self.env,
+            env={**self.env, **(env or {})},
             input=input,
             capture_output=True,
             text=True,

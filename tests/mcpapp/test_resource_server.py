@@ -111,6 +111,12 @@ def test_token_of_a_deactivated_user_gets_401(alice, client_app):
     assert_challenge(post_initialize(token), 401, "invalid_token")
 
 
+def test_token_of_a_client_an_operator_disabled_gets_401(alice, client_app):
+    token = make_access_token(alice, client_app, scope="mcp")
+    type(client_app).objects.filter(pk=client_app.pk).update(is_active=False)  # tokens left behind
+    assert_challenge(post_initialize(token), 401, "invalid_token")
+
+
 def test_token_without_the_base_scope_gets_403_insufficient_scope(alice, client_app):
     token = make_access_token(alice, client_app, scope="profile email")
     response = post_initialize(token)

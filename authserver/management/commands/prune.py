@@ -1,0 +1,32 @@
+"""Housekeeping to run on a schedule (e.g. hourly), safe while the server is serving."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from oauth2_provider.models import clear_expired
+
+from authserver.audit import audit_prune
+from authserver.clients import client_prune
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete expired tokens and codes, self-registered clients never used within "
+        f"CLIENT_UNUSED_GRACE_HOURS ({settings.CLIENT_UNUSED_GRACE_HOURS}) or idle longer than "
+        f"CLIENT_IDLE_RETENTION_DAYS ({settings.CLIENT_IDLE_RETENTION_DAYS}), and audit events older "
+        f"than AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS})."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=500, help="Clients deleted per transaction.")
+
+    def handle(self, *args, batch_size: int, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be a positive number.")
+        # DOT's `cleartokens` first (expired tokens and codes), so a client whose last token just
+        # expired is then free to go.
+        clear_expired()
+        clients = client_prune(batch_size=batch_size)
+        events = audit_prune()
+        self.stdout.write(
+            f"Pruned {clients} unused client(s) and {events} old audit event(s); expired tokens and codes cleared."
+        )
