@@ -16,17 +16,11 @@ from oauth2_provider.models import get_access_token_model, get_grant_model, get_
 from authserver.clients import client_prune
 from authserver.models import Application, AuditEvent
 from tests.authserver.helpers import authorize_url, connect, pkce_pair, stored_access_token
+from tests.authserver.test_registration import AGENT  # loopback: matches any port, REDIRECT_URI's too
 from tests.factories import REDIRECT_URI, make_access_token, make_client
 
 pytestmark = pytest.mark.django_db
 
-AGENT = {
-    "client_name": "Reconnecting agent",
-    "redirect_uris": [REDIRECT_URI],
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "token_endpoint_auth_method": "none",
-}
 GRACE = timedelta(hours=24)  # CLIENT_UNUSED_GRACE_HOURS
 RETENTION = timedelta(days=90)  # CLIENT_IDLE_RETENTION_DAYS
 AGENT_RECONNECTS = 1000

@@ -12,6 +12,7 @@ from django.test import override_settings
 from oauth2_provider.cimd import CIMDError
 from oauth2_provider.models import get_application_model
 
+from authserver.models import AuditEvent
 from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair, redirect_params
 from tests.factories import make_user
 
@@ -53,6 +54,8 @@ def test_metadata_document_client_gets_the_consent_page_and_a_code_with_iss(clie
     stored = get_application_model().objects.get(client_id=CLIENT_ID)
     assert stored.registration_source == "cimd"
     assert stored.client_type == "public"
+    registered = AuditEvent.objects.get(kind=AuditEvent.Kind.CLIENT_REGISTERED, client_id=CLIENT_ID)
+    assert registered.detail == {"source": "cimd"} and registered.client_name == "Metadata-document agent"
 
     params = redirect_params(client.post(url, consent_answer(page)))
     assert params["code"] and params["iss"] == "http://testserver"

@@ -8,24 +8,17 @@ A network guard (an audit hook) fails any test in this module that would resolve
 than ``localhost`` or connect anywhere but loopback, so nothing here leaves the machine.
 """
 
-import datetime
 import ipaddress
-import json
 import logging
 import socket
 import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import oauth2_provider.cimd
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
@@ -34,6 +27,13 @@ from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 
 from authserver.metadata_documents import MetadataDocumentFetcher, auth_method_negotiate
+from tests.authserver.document_server import (
+    LOOPBACK_ADDRESSES,
+    SERVER_SOCKET_TIMEOUT_SECONDS,
+    STALL_SECONDS,
+    DocumentServer,
+    throwaway_tls,
+)
 from tests.authserver.helpers import ISSUER, authorize_url, consent_answer, pkce_pair
 from tests.factories import REDIRECT_URI, make_user
 
@@ -201,134 +201,27 @@ def test_authorize_refuses_a_client_id_pointing_inside_the_network(client, clien
 
 # --- A document server on loopback ------------------------------------------------------------------
 
-LOOPBACK_ADDRESSES = {"127.0.0.1", "::1"}
-SERVER_SOCKET_TIMEOUT_SECONDS = 5
-STALL_SECONDS = 10  # longer than the fetch timeout the stall test sets; cut short at teardown
-
-
-def _name(common_name):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(subject, subject_key, issuer, issuer_key, *, ca, san=None):
-    now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(subject_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key.public_key()), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
-        )
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False).add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
 
 @pytest.fixture(scope="module")
-def throwaway_tls(tmp_path_factory):
-    """A CA made for this test run, and a certificate it signed for localhost, 127.0.0.1 and ::1."""
-    folder = tmp_path_factory.mktemp("tls")
-    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _certificate(_name("Throwaway test CA"), ca_key, _name("Throwaway test CA"), ca_key, ca=True)
-    san = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1")),
-    ]
-    server_cert = _certificate(_name("localhost"), server_key, ca_cert.subject, ca_key, ca=False, san=san)
-    ca_path, cert_path, key_path = folder / "ca.pem", folder / "server.pem", folder / "server-key.pem"
-    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(cert_path, key_path)
-    return {"ca_path": str(ca_path), "server_context": server_context}
-
-
-class DocumentRequestHandler(BaseHTTPRequestHandler):
-    timeout = SERVER_SOCKET_TIMEOUT_SECONDS  # every read and write on the server side is bounded
-
-    def setup(self):
-        self.request.settimeout(self.timeout)
-        self.request.do_handshake()  # in this connection's thread, not the accept loop
-        super().setup()
-
-    def do_GET(self):
-        server = self.server
-        server.requested.append(self.path)
-        response = server.responses.get(self.path, {"status": 404, "body": b"", "headers": {}})
-        if response.get("stall"):
-            server.released.wait(STALL_SECONDS)
-        self.send_response(response["status"])
-        for name, value in response["headers"].items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(response["body"])))
-        self.end_headers()
-        self.wfile.write(response["body"])
-
-    def log_message(self, format, *args):
-        pass
-
-
-class DocumentServer(ThreadingHTTPServer):
-    """An agent's website on 127.0.0.1 over HTTPS, serving whatever each test publishes."""
-
-    daemon_threads = True
-
-    def __init__(self, tls_context):
-        super().__init__(("127.0.0.1", 0), DocumentRequestHandler)
-        self.socket = tls_context.wrap_socket(self.socket, server_side=True, do_handshake_on_connect=False)
-        self.port = self.server_address[1]
-        self.responses: dict[str, dict] = {}
-        self.requested: list[str] = []
-        self.released = threading.Event()
-
-    def handle_error(self, request, client_address):
-        pass  # a client that gave up (timeout, size cap) closes its end mid-answer; that is the point
-
-    def url(self, path: str) -> str:
-        return f"https://localhost:{self.port}{path}"
-
-    def answer(self, path, *, status=200, body=b"", headers=None, stall=False) -> str:
-        self.responses[path] = {"status": status, "body": body, "headers": headers or {}, "stall": stall}
-        return self.url(path)
-
-    def publish(self, path, document, *, content_type="application/json", **answer) -> str:
-        """Serve ``document`` at ``path``, its ``client_id`` that URL unless the document says otherwise."""
-        body = json.dumps({"client_id": self.url(path), **document}).encode()
-        return self.answer(path, body=body, headers={"Content-Type": content_type}, **answer)
+def throwaway_tls_for_tests(tmp_path_factory):
+    return throwaway_tls(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture
-def document_server(throwaway_tls, monkeypatch):
+def document_server(throwaway_tls_for_tests, monkeypatch):
     """The document server, and, for this test only, a fetcher that trusts its CA and may reach loopback.
 
     DOT builds its TLS context with ``ssl.create_default_context()``, which reads ``SSL_CERT_FILE`` each
     time; and DOT looks up its module-level ``_ip_is_public`` on every fetch. Production has no setting
     that could open either.
     """
-    monkeypatch.setenv("SSL_CERT_FILE", throwaway_tls["ca_path"])
+    monkeypatch.setenv("SSL_CERT_FILE", throwaway_tls_for_tests["ca_path"])
     assert any(
         ca["subject"] == ((("commonName", "Throwaway test CA"),),) for ca in ssl.create_default_context().get_ca_certs()
     )
     monkeypatch.setattr(oauth2_provider.cimd, "_ip_is_public", lambda ip: ip in LOOPBACK_ADDRESSES)
 
-    server = DocumentServer(throwaway_tls["server_context"])
+    server = DocumentServer(throwaway_tls_for_tests["server_context"])
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield server

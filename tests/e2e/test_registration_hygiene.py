@@ -10,21 +10,14 @@ import threading
 import anyio
 import httpx2
 
+from tests.authserver.test_registration import AGENT
 from tests.e2e.agent import Agent
 from tests.e2e.live_server import LiveServer
 from tests.e2e.person import Person
 
-AGENT_METADATA = {
-    "client_name": "Reconnecting agent",
-    "redirect_uris": ["http://127.0.0.1:51234/callback"],
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "token_endpoint_auth_method": "none",
-}
-
 
 def register(server) -> httpx2.Response:
-    return httpx2.post(server.url + "/o/register/", json=AGENT_METADATA, timeout=30)
+    return httpx2.post(server.url + "/o/register/", json=AGENT, timeout=30)
 
 
 def test_the_registration_limit_holds_across_two_server_processes_on_one_database(tmp_path):
