@@ -52,7 +52,7 @@ def client_revoke_tokens(*, client: Application, now: datetime | None = None) ->
     access_tokens.delete()
     get_id_token_model().objects.filter(application=client).delete()
     get_grant_model().objects.filter(application=client).delete()
-    audit_record(kind=AuditEvent.Kind.TOKEN_REVOKED, client=client, scope="all", live_tokens=live)
+    audit_record(kind=AuditEvent.Kind.TOKEN_REVOKED, client=client, revoked="all tokens", live_tokens=live)
     return live
 
 

@@ -69,10 +69,12 @@ class MCPOAuth2Validator(OAuth2Validator):
         # RFC 7009 §2.1: only the client's own tokens; DOT answers 200 either way (§2.2).
         client_pk = getattr(request.client, "pk", None)
         checksum = token_checksum(token)
-        owned = [
-            model.objects.filter(token_checksum=checksum, application_id=client_pk).select_related("user").first()
-            for model in (get_access_token_model(), get_refresh_token_model())
-        ]
+        # Still live: DOT deletes a revoked access token, and marks a refresh token revoked.
+        live = (
+            get_access_token_model().objects.filter(token_checksum=checksum, application_id=client_pk),
+            get_refresh_token_model().objects.filter(token_checksum=checksum, application_id=client_pk, revoked=None),
+        )
+        owned = [tokens.select_related("user").first() for tokens in live]
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)
         revoked = next((row for row in owned if row is not None), None)
         if client_pk is not None and revoked is not None:
@@ -80,5 +82,5 @@ class MCPOAuth2Validator(OAuth2Validator):
                 kind=AuditEvent.Kind.TOKEN_REVOKED,
                 user=revoked.user,
                 client=request.client,
-                scope="one",
+                revoked="one token",
             )
