@@ -1,5 +1,6 @@
 """The OAuth client model: django-oauth-toolkit's, swapped in at the start so policy can grow on it."""
 
+import hashlib
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -10,6 +11,11 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
 from authserver.registration import redirect_uri_problem
+
+
+def token_checksum(token: str) -> str:
+    """What DOT looks a token up by (with COMPLIANT_BCP_RFC9700_TOKEN_STORAGE, all it stores): its SHA-256."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class Application(AbstractApplication):

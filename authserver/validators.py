@@ -1,7 +1,5 @@
 """django-oauth-toolkit's request validator, with this site's policy on claims and resources."""
 
-import hashlib
-
 from django.urls import reverse
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -11,13 +9,8 @@ from authserver.audit import audit_record
 from authserver.claims import CLAIM_SCOPES, user_claims
 from authserver.clients import client_touch
 from authserver.consent import client_bind_owner, consent_record
-from authserver.models import AuditEvent
+from authserver.models import AuditEvent, token_checksum
 from mcpapp.resource import known_resources
-
-
-def token_checksum(token: str) -> str:
-    """How DOT stores a token with COMPLIANT_BCP_RFC9700_TOKEN_STORAGE on: its SHA-256."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class MCPOAuth2Validator(OAuth2Validator):

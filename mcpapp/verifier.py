@@ -1,6 +1,5 @@
 """The MCP SDK's ``TokenVerifier`` over django-oauth-toolkit's access-token table."""
 
-import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -8,6 +7,8 @@ from typing import Any
 from mcp.server.auth.provider import AccessToken
 from oauth2_provider.models import get_access_token_model
 from pydantic import ConfigDict, Field
+
+from authserver.models import token_checksum
 
 
 class DjangoAccessToken(AccessToken):
@@ -32,7 +33,7 @@ class DotTokenVerifier:
         self.clock = clock
 
     async def verify_token(self, token: str) -> DjangoAccessToken | None:
-        checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
+        checksum = token_checksum(token)
         row = await (
             get_access_token_model()
             .objects.select_related("user", "application")

@@ -78,7 +78,9 @@ def stored_access_token(raw_token: str):
     """The access-token row for ``raw_token``, found as DOT finds it: by checksum (stored hashed)."""
     from oauth2_provider.models import get_access_token_model
 
-    return get_access_token_model().objects.get(token_checksum=hashlib.sha256(raw_token.encode()).hexdigest())
+    from authserver.models import token_checksum
+
+    return get_access_token_model().objects.get(token_checksum=token_checksum(raw_token))
 
 
 def connect(client, app, *, scope: str = "mcp profile", redirect_uri: str = REDIRECT_URI) -> dict:
@@ -99,3 +101,22 @@ def refresh(client, app, refresh_token: str):
     return client.post(
         "/o/token/", {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": app.client_id}
     )
+
+
+def assert_authorize_refuses(client, client_id: str, *, redirect_uri: str = REDIRECT_URI) -> None:
+    """What a person sees when a metadata-document client_id cannot be trusted: an error page,
+    never a redirect to the client, and no client row made for it.
+
+    Signs a person in first when nobody is.
+    """
+    from oauth2_provider.models import get_application_model
+
+    from tests.factories import make_user
+
+    if "_auth_user_id" not in client.session:
+        client.force_login(make_user("visitor"))
+    _verifier, challenge = pkce_pair()
+    response = client.get(authorize_url(client_id, challenge, redirect_uri=redirect_uri))
+    assert response.status_code in (400, 401)
+    assert "Location" not in response
+    assert not get_application_model().objects.filter(client_id=client_id).exists()

@@ -13,7 +13,7 @@ from oauth2_provider.cimd import CIMDError
 from oauth2_provider.models import get_application_model
 
 from authserver.models import AuditEvent
-from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair, redirect_params
+from tests.authserver.helpers import assert_authorize_refuses, authorize_url, consent_answer, pkce_pair, redirect_params
 from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
@@ -62,20 +62,11 @@ def test_metadata_document_client_gets_the_consent_page_and_a_code_with_iss(clie
 
 
 def test_unknown_metadata_document_is_refused_without_redirecting(client):
-    client.force_login(make_user())
-    _verifier, challenge = pkce_pair()
-    response = client.get(authorize_url("https://agent.example.com/missing.json", challenge))
-    assert response.status_code in (400, 401)
-    assert "Location" not in response
+    assert_authorize_refuses(client, "https://agent.example.com/missing.json")
 
 
 @pytest.mark.parametrize("redirect_uri", ["http://agent.example.com/callback", "javascript:alert(1)"])
 def test_a_document_with_a_redirect_uri_outside_the_policy_is_refused_and_nothing_is_stored(client, redirect_uri):
     bad_id = "https://agent.example.com/oauth/bad.json"
     DOCUMENTS[bad_id] = {**DOCUMENTS[CLIENT_ID], "client_id": bad_id, "redirect_uris": [redirect_uri]}
-    client.force_login(make_user())
-    _verifier, challenge = pkce_pair()
-    response = client.get(authorize_url(bad_id, challenge, redirect_uri=redirect_uri))
-    assert response.status_code in (400, 401)
-    assert "Location" not in response
-    assert not get_application_model().objects.filter(client_id=bad_id).exists()
+    assert_authorize_refuses(client, bad_id, redirect_uri=redirect_uri)

@@ -34,8 +34,8 @@ from tests.authserver.document_server import (
     DocumentServer,
     throwaway_tls,
 )
-from tests.authserver.helpers import ISSUER, authorize_url, consent_answer, pkce_pair
-from tests.factories import REDIRECT_URI, make_user
+from tests.authserver.helpers import ISSUER, assert_authorize_refuses, authorize_url, consent_answer, pkce_pair
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -104,17 +104,6 @@ def no_cached_failures():
 
 def provider_settings(**overrides):
     return override_settings(OAUTH2_PROVIDER={**settings.OAUTH2_PROVIDER, **overrides})
-
-
-def assert_authorize_refuses(client, client_id, *, redirect_uri=REDIRECT_URI):
-    """What the person sees when a client_id cannot be trusted: an error page, never a redirect
-    to the client, and no client row left behind."""
-    client.force_login(make_user())
-    _verifier, challenge = pkce_pair()
-    response = client.get(authorize_url(client_id, challenge, redirect_uri=redirect_uri))
-    assert response.status_code in (400, 401)
-    assert "Location" not in response
-    assert not get_application_model().objects.filter(client_id=client_id).exists()
 
 
 # --- The configured fetcher -------------------------------------------------------------------------
