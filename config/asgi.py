@@ -1,9 +1,14 @@
 """The one ASGI application: the MCP server under ``MCP_MOUNT_PATH``, Django for everything else.
 
-Its lifespan runs the MCP session manager. ``python manage.py runserver`` serves it on uvicorn.
+Its lifespan runs the MCP session manager. ``python manage.py runserver`` serves it on uvicorn, and
+so does the production command (README.md, "Running in production"). Static files (the admin's)
+are Django's own handler in development; with ``DEBUG`` off they are served from ``STATIC_ROOT``,
+where ``manage.py collectstatic`` put them.
 """
 
+import logging
 import os
+from pathlib import Path
 
 from django.core.asgi import get_asgi_application
 
@@ -14,15 +19,24 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
+from starlette.staticfiles import StaticFiles  # noqa: E402
 
 from mcpapp.server import build_asgi_app, build_server  # noqa: E402
 
 
 def build_application(mcp_application: Starlette) -> Starlette:
     """Route ``MCP_MOUNT_PATH`` to the MCP app, the rest to Django; the lifespan is the MCP app's."""
-    django_app = ASGIStaticFilesHandler(django_application) if settings.DEBUG else django_application
+    routes = [Mount(settings.MCP_MOUNT_PATH, app=mcp_application)]
+    if settings.DEBUG:
+        routes.append(Mount("", app=ASGIStaticFilesHandler(django_application)))
+    else:
+        if Path(settings.STATIC_ROOT).is_dir():
+            routes.append(Mount("/" + settings.STATIC_URL.strip("/"), app=StaticFiles(directory=settings.STATIC_ROOT)))
+        else:
+            logging.getLogger(__name__).warning("%s is missing: run `manage.py collectstatic`", settings.STATIC_ROOT)
+        routes.append(Mount("", app=django_application))
     return Starlette(
-        routes=[Mount(settings.MCP_MOUNT_PATH, app=mcp_application), Mount("", app=django_app)],
+        routes=routes,
         lifespan=mcp_application.router.lifespan_context,
     )
 

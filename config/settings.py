@@ -88,6 +88,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Failures answer 503 (database away) or 500, as JSON on the JSON endpoints, never a traceback.
+    "config.errors.ErrorResponseMiddleware",
     # Lets audit events recorded from model signals know the caller's address.
     "authserver.audit.AuditRequestMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -127,21 +129,46 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
+# SQLite (a file under the project) by default; PostgreSQL with DATABASE_URL=postgres://user:pass@host/name.
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+DATABASE_VENDOR = DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]  # "sqlite3" or "postgresql"
+if DATABASE_VENDOR == "sqlite3":
     # SQLite serves the embedded default well only with WAL (readers never block the writer),
     # IMMEDIATE transactions (a writer takes the lock up front instead of failing on upgrade,
     # which is what select_for_update cannot do here) and a busy timeout.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        "timeout": env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 20),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests use a file too: the async ORM and each MCP request run in threads of their own, which an
+    # in-memory database would serve only through SQLite's shared cache (table locks, no WAL).
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+elif DATABASE_VENDOR == "postgresql":
+    DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)}
+    if env_bool("DATABASE_POOL", True):
+        # Under ASGI each request's sync code runs in a thread of its own, so persistent
+        # connections (CONN_MAX_AGE) would pile up per thread: Django's docs recommend a pool.
+        # One pool per worker process. With conn_health_checks Django has the pool check a
+        # connection before handing it out, so one broken by a database restart is replaced.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"]["pool"] = {
+            "min_size": 1,
+            # Each request in flight holds one; 4 workers × 20 stays under PostgreSQL's default 100.
+            "max_size": env_int("DATABASE_POOL_MAX_SIZE", 20),
+            # How long a request waits for a connection (under load, or while the database is
+            # away) before it is answered 503.
+            "timeout": env_int("DATABASE_POOL_TIMEOUT_SECONDS", 10),
+            # psycopg_pool retries a lost server with doubling delays; capped, so that service
+            # resumes within seconds of the database coming back, not as long again as it was away.
+            "reconnect_timeout": 5,
+        }
 
 # --- Cache -----------------------------------------------------------------------------------
 # Rate limits and DOT's metadata-document backoff live here, so every worker must see the same
@@ -193,9 +220,15 @@ STATIC_ROOT = VAR_DIR / "static"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Served over HTTPS (SITE_URL https://...): cookies only over TLS, plain HTTP redirected, and HSTS.
+# Behind a TLS-terminating proxy, uvicorn's --forwarded-allow-ips lets the request scheme say https.
 if SITE_URL.startswith("https://"):
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # --- CORS -----------------------------------------------------------------------------------
 # Browser-based MCP clients (MCP Inspector) call the OAuth endpoints cross-origin with bearer

@@ -5,6 +5,8 @@ from django.views.generic import TemplateView
 
 from authserver.views import ConnectedAppsView, LoginView, RevokeConnectedAppView
 
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("", include("authserver.urls")),
     path("", include("mcpapp.urls")),

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcpapp.auth import AllowedHostsMiddleware, DotBearerAuthBackend, RequireBearerToken
+from mcpapp.lifecycle import DjangoRequestLifecycle
 from mcpapp.registry import MCPRegistry, mcp_registry
 from mcpapp.verifier import DotTokenVerifier
 
@@ -70,6 +71,7 @@ def build_asgi_app(
         ],
         exception_handlers={404: json_error, 405: json_error},
         middleware=[
+            Middleware(DjangoRequestLifecycle),
             Middleware(AllowedHostsMiddleware),
             Middleware(
                 CORSMiddleware,

@@ -1,4 +1,8 @@
+import asyncio
+
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 from tests.e2e.live_server import LiveServer, free_port
 
@@ -9,6 +13,14 @@ def _start(tmp_path_factory, name: str, *, port: int | None = None, env: dict[st
     server = LiveServer(tmp_path_factory.mktemp(name), port=port, env=env).start()
     server.create_user("alice", PASSWORD, email="alice@example.com", first_name="Alice", last_name="Liddell")
     return server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_connections_of_the_async_orm_thread(django_db_setup):
+    """The async ORM outside a request runs in asgiref's one shared sync thread, whose connection
+    nothing closes; close it before the test database is dropped (PostgreSQL refuses while in use)."""
+    yield
+    asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +47,11 @@ def alice():
     from tests.factories import make_user
 
     return make_user("alice", first_name="Alice", last_name="Liddell")
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    where = f" at {database['HOST']}:{database['PORT']}" if database.get("HOST") else ""
+    return f"database: {settings.DATABASE_VENDOR}{where}"

@@ -1,10 +1,18 @@
-"""The real server, started as a person would: ``python manage.py runserver`` on a free loopback port."""
+"""The real server, started as a person would: ``python manage.py runserver`` on a free loopback port,
+or as production runs it: uvicorn with several worker processes ("Running in production" in README.md).
+
+Each server gets a database of its own: a SQLite file, or, when the suite runs on PostgreSQL
+(``DATABASE_URL=postgres://...``, see ``tests/postgres_server.py``), a new database on that server.
+"""
 
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx2
@@ -18,16 +26,56 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class LiveServer:
-    """One server process on a fresh SQLite file database, with one user created up front."""
+def production_env(**overrides: str) -> dict[str, str]:
+    """What an operator sets in production (README.md, "Running in production"): DEBUG off, and a
+    secret key and an OpenID Connect signing key of its own (generated here, kept nowhere)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    def __init__(self, workdir: Path, *, env: dict[str, str] | None = None, port: int | None = None):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return {
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "OIDC_RSA_PRIVATE_KEY": pem.decode(),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        **overrides,
+    }
+
+
+def suite_uses_postgresql() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+
+
+class LiveServer:
+    """One server on a fresh database of its own (unless ``env`` names one).
+
+    ``workers=None`` runs ``manage.py runserver``; ``workers=N`` runs the production command,
+    uvicorn with N worker processes.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        workers: int | None = None,
+    ):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.workers = workers
+        self.own_database = None
+        database_url = (env or {}).get("DATABASE_URL")
+        if database_url is None and suite_uses_postgresql():
+            from tests.postgres_server import create_database
+
+            self.own_database = f"live_{uuid.uuid4().hex[:12]}"
+            database_url = create_database(os.environ["DATABASE_URL"], self.own_database)
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{workdir / 'db.sqlite3'}",
             "DJANGO_VAR_DIR": str(workdir / "var"),
             "DJANGO_LOG_LEVEL": "WARNING",
             "UVICORN_LOG_LEVEL": "warning",
@@ -60,11 +108,12 @@ class LiveServer:
             f"first_name={first_name!r}, last_name={last_name!r})",
         )
 
-    def start(self, *, timeout: float = 60.0) -> "LiveServer":
+    def start(self, *, timeout: float = 60.0, headers: dict[str, str] | None = None) -> "LiveServer":
+        """Start, and return once the server answers (``headers`` go with that probe, e.g. behind TLS)."""
         self.manage("migrate", "--noinput", "-v", "0")
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"],
+            self.command(),
             cwd=PROJECT_DIR,
             env=self.env,
             stdout=self.log,
@@ -75,7 +124,8 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                if httpx2.get(self.url + "/.well-known/oauth-authorization-server", timeout=2).status_code == 200:
+                probe = httpx2.get(self.url + "/.well-known/oauth-authorization-server", headers=headers, timeout=2)
+                if probe.status_code == 200:
                     return self
             except httpx2.TransportError:
                 pass
@@ -83,13 +133,49 @@ class LiveServer:
         self.stop()
         raise RuntimeError(f"server did not start in {timeout}s:\n{self.log_path.read_text()}")
 
+    def command(self) -> list[str]:
+        if self.workers is None:
+            return [sys.executable, "manage.py", "runserver", f"127.0.0.1:{self.port}", "--noreload"]
+        # The production command of README.md "Running in production", on loopback.
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host=127.0.0.1",
+            f"--port={self.port}",
+            f"--workers={self.workers}",
+            "--timeout-keep-alive=75",
+            "--timeout-graceful-shutdown=10",
+            f"--log-level={self.env['UVICORN_LOG_LEVEL']}",
+        ]
+
+    def worker_pids(self) -> list[int]:
+        """The worker processes of a ``workers=N`` server (its supervisor's children)."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        workers = []
+        for child in map(int, children):
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            except FileNotFoundError:
+                continue
+            if b"multiprocessing.resource_tracker" not in cmdline:
+                workers.append(child)
+        return workers
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
         if getattr(self, "log", None):
             self.log.close()
+        if self.own_database:
+            from tests.postgres_server import drop_database
+
+            drop_database(os.environ["DATABASE_URL"], self.own_database)
+            self.own_database = None

@@ -1,0 +1,263 @@
+"""The load generator: asyncio clients, each an MCP agent calling the ``whoami`` tool back to back
+over stateless Streamable HTTP and refreshing its token every so often (the write path: a refresh
+rotates the token pair, RFC 9700 §4.14.2).
+
+The clients run in several processes, so that Python on the generating side is not what limits
+the numbers; each process reports the CPU time it used, which says whether it came close.
+Only requests that finish inside the timed window count; a warm-up before it is not counted.
+"""
+
+import asyncio
+import json
+import multiprocessing
+import random
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx2
+
+from benchmarks.harness import MCP_PATH, AgentToken, CpuMeter
+
+MCP_PROTOCOL_VERSION = "2025-11-25"
+WHOAMI_CALL = json.dumps(
+    {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+).encode()
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    server_url: str
+    warmup_seconds: float
+    seconds: float
+    refresh_every: int  # each client refreshes its token pair after this many calls; 0: never
+    # Each client closes its connection after this many requests (0: never), as a reverse proxy's
+    # keep-alive limit does: a connection stays with the worker that accepted it, and connections
+    # opened all at once may all land on one worker.
+    requests_per_connection: int = 10
+    request_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class TrafficWindow:
+    """Moments on the machine's monotonic clock, which every process reads alike."""
+
+    go: float
+    start: float
+    end: float
+
+
+@dataclass
+class TrafficTally:
+    """What the clients saw during the timed window."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"whoami": [], "refresh": []})  # seconds
+    http_errors: Counter = field(default_factory=Counter)  # (kind, status)
+    transport_errors: Counter = field(default_factory=Counter)  # (kind, exception class)
+    wrong_answers: Counter = field(default_factory=Counter)  # kind: a 200 without the token's identity
+    samples: dict[str, str] = field(default_factory=dict)  # the first answer of each kind of failure
+    lost_clients: int = 0  # clients whose refresh token was refused: they stopped
+    generator_cpu_seconds: list[float] = field(default_factory=list)  # per generating process
+    window_seconds: float = 0.0
+
+    def merge(self, other: "TrafficTally") -> None:
+        for kind, values in other.latencies.items():
+            self.latencies.setdefault(kind, []).extend(values)
+        self.http_errors.update(other.http_errors)
+        self.transport_errors.update(other.transport_errors)
+        self.wrong_answers.update(other.wrong_answers)
+        for key, sample in other.samples.items():
+            self.samples.setdefault(key, sample)
+        self.lost_clients += other.lost_clients
+        self.generator_cpu_seconds.extend(other.generator_cpu_seconds)
+
+    def record(self, kind: str, outcome: "Outcome", seconds: float) -> None:
+        if outcome.failure is None:
+            self.latencies[kind].append(seconds)
+            return
+        if outcome.failure == "http":
+            self.http_errors[(kind, outcome.status)] += 1
+            key = f"{kind} HTTP {outcome.status}"
+        elif outcome.failure == "transport":
+            name = outcome.detail.split(":")[0]
+            self.transport_errors[(kind, name)] += 1
+            key = f"{kind} {name}"
+        else:
+            self.wrong_answers[kind] += 1
+            key = f"{kind} wrong answer"
+        self.samples.setdefault(key, outcome.detail[:600])
+
+    def succeeded(self, kind: str | None = None) -> int:
+        kinds = [kind] if kind else list(self.latencies)
+        return sum(len(self.latencies[name]) for name in kinds)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.http_errors.values()) + sum(self.transport_errors.values()) + sum(self.wrong_answers.values())
+
+    @property
+    def requests_per_second(self) -> float:
+        """Successful requests (calls and refreshes) per second of the window."""
+        return self.succeeded() / self.window_seconds
+
+    def latency_ms(self, quantile: float, kind: str | None = None) -> float:
+        """Nearest-rank quantile of successful requests' latency, in milliseconds."""
+        values = sorted(value for name, found in self.latencies.items() if kind in (None, name) for value in found)
+        if not values:
+            return float("nan")
+        return 1000 * values[min(len(values) - 1, max(0, round(quantile * len(values)) - 1))]
+
+
+def whoami_failure(response: httpx2.Response, token: AgentToken) -> str | None:
+    """Why a 200 answer to ``tools/call whoami`` is not the token's identity; None when it is.
+
+    The answer is one JSON-RPC message: a JSON body, or an SSE ``data:`` line (Streamable HTTP).
+    """
+    text = response.text
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        data = [line[5:].strip() for line in text.splitlines() if line.startswith("data:")]
+        text = data[-1] if data else ""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return f"not JSON-RPC: {response.text[:300]!r}"
+    if "error" in message:
+        return f"JSON-RPC error: {message['error']}"
+    result = message.get("result") or {}
+    identity = result.get("structuredContent") or {}
+    expected = {"username": token.username, "client_id": token.client_id}
+    if result.get("isError") or any(identity.get(claim) != value for claim, value in expected.items()):
+        return f"not {token.username} via {token.client_id}: {result}"
+    return None
+
+
+@dataclass
+class Outcome:
+    """One request's end: ``failure`` is None, ``"http"`` (not 200), ``"transport"`` or ``"wrong"``
+    (a 200 without the token's identity)."""
+
+    failure: str | None
+    status: int | None = None
+    detail: str = ""
+    answer: dict | None = None
+
+
+async def send(http: httpx2.AsyncClient, kind: str, token: AgentToken, plan: TrafficPlan, *, close: bool) -> Outcome:
+    """A ``whoami`` call on the MCP endpoint, or a refresh of the token pair (RFC 6749 §6)."""
+    connection = {"Connection": "close"} if close else {}
+    try:
+        if kind == "refresh":
+            form = {"grant_type": "refresh_token", "refresh_token": token.refresh_token, "client_id": token.client_id}
+            response = await http.post(plan.server_url + "/o/token/", data=form, headers=connection)
+        else:
+            headers = {
+                "Authorization": f"Bearer {token.access_token}",
+                "Content-Type": "application/json",
+                "Accept": "application/json, text/event-stream",
+                "MCP-Protocol-Version": MCP_PROTOCOL_VERSION,
+                **connection,
+            }
+            response = await http.post(plan.server_url + MCP_PATH, content=WHOAMI_CALL, headers=headers)
+    except httpx2.TransportError as error:
+        return Outcome("transport", detail=f"{type(error).__name__}: {error}")
+    if response.status_code != 200:
+        return Outcome("http", response.status_code, f"{dict(response.headers)} {response.text}")
+    if kind == "whoami":
+        wrong = whoami_failure(response, token)
+        return Outcome("wrong", 200, wrong) if wrong else Outcome(None, 200)
+    return Outcome(None, 200, answer=response.json())
+
+
+async def run_client(
+    http: httpx2.AsyncClient, token: AgentToken, plan: TrafficPlan, window: TrafficWindow, tally: TrafficTally
+) -> None:
+    """One agent: ``whoami`` back to back until the window ends, refreshing every ``refresh_every`` calls."""
+    # Clients start at different points of their refresh and connection cycles: no bursts.
+    calls_since_refresh = random.randrange(max(1, plan.refresh_every))
+    requests = random.randrange(max(1, plan.requests_per_connection))
+    while (started := time.monotonic()) < window.end:
+        kind = "refresh" if plan.refresh_every and calls_since_refresh >= plan.refresh_every else "whoami"
+        requests += 1
+        close = bool(plan.requests_per_connection) and requests % plan.requests_per_connection == 0
+        outcome = await send(http, kind, token, plan, close=close)
+        finished = time.monotonic()
+        if window.start <= finished <= window.end:
+            tally.record(kind, outcome, finished - started)
+        if kind == "whoami":
+            calls_since_refresh += 1
+        elif outcome.failure is None:
+            token.access_token, token.refresh_token = outcome.answer["access_token"], outcome.answer["refresh_token"]
+            calls_since_refresh = 0
+        elif outcome.status in (400, 401):
+            # The refresh token is gone (RFC 6749 §5.2 invalid_grant): the person would have to reconnect.
+            tally.lost_clients += 1
+            return
+        # A refresh that failed otherwise (5xx, transport) is tried again on the next turn.
+
+
+async def run_clients(tokens: list[AgentToken], plan: TrafficPlan, window: TrafficWindow) -> TrafficTally:
+    tally = TrafficTally(window_seconds=window.end - window.start)
+    limits = httpx2.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
+    async with httpx2.AsyncClient(limits=limits, timeout=plan.request_timeout) as http:
+        await asyncio.sleep(max(0.0, window.go - time.monotonic()))
+        clients = [asyncio.create_task(run_client(http, token, plan, window, tally)) for token in tokens]
+        await asyncio.sleep(max(0.0, window.start - time.monotonic()))
+        cpu_at_start = time.process_time()
+        await asyncio.sleep(max(0.0, window.end - time.monotonic()))
+        tally.generator_cpu_seconds.append(time.process_time() - cpu_at_start)
+        # In-flight requests finish (bounded by the request timeout) but no longer count.
+        await asyncio.wait(clients, timeout=plan.request_timeout + 5)
+        for client in clients:
+            client.cancel()
+    return tally
+
+
+def _generating_process(plan, tokens, ready, schedule, results) -> None:
+    try:
+        ready.wait(timeout=120)
+        window = schedule.get(timeout=60)
+        results.put(asyncio.run(run_clients(tokens, plan, window)))
+    except BaseException:
+        results.put(traceback.format_exc())
+
+
+def run_traffic(
+    tokens: list[AgentToken], plan: TrafficPlan, *, processes: int, meter: CpuMeter | None = None
+) -> TrafficTally:
+    """Drive the server with one client per token, spread over ``processes`` processes, for
+    ``plan.warmup_seconds`` + ``plan.seconds``; ``meter`` is started and stopped with the timed window."""
+    processes = max(1, min(processes, len(tokens)))
+    context = multiprocessing.get_context("spawn")  # no copy of this process's threads and sockets
+    ready, schedule, results = context.Barrier(processes + 1), context.Queue(), context.Queue()
+    workers = [
+        context.Process(target=_generating_process, args=(plan, tokens[index::processes], ready, schedule, results))
+        for index in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        ready.wait(timeout=120)
+        go = time.monotonic() + 0.1
+        window = TrafficWindow(go, go + plan.warmup_seconds, go + plan.warmup_seconds + plan.seconds)
+        for _ in workers:
+            schedule.put(window)
+        time.sleep(max(0.0, window.start - time.monotonic()))
+        if meter:
+            meter.start()
+        time.sleep(max(0.0, window.end - time.monotonic()))
+        if meter:
+            meter.stop()
+        tally = TrafficTally(window_seconds=plan.seconds)
+        for _ in workers:
+            answer = results.get(timeout=plan.request_timeout + 60)
+            if isinstance(answer, str):
+                raise RuntimeError(f"a load-generating process failed:\n{answer}")
+            tally.merge(answer)
+        return tally
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(timeout=5)

@@ -1,0 +1,120 @@
+"""Django's request lifecycle for requests to the MCP endpoints, which Django's handler never sees.
+
+Django's ``ASGIHandler`` runs each request's synchronous code in a thread of its own
+(``ThreadSensitiveContext``) and sends ``request_started`` / ``request_finished``, whose receivers
+close database connections that are broken or past ``CONN_MAX_AGE`` (and hand pooled ones back).
+Without the same here, every MCP request of a worker would share one thread and one connection,
+and a connection broken by a database restart would fail every later request until a restart.
+
+While the database is unreachable the MCP endpoint answers 503 with a JSON error and
+``Retry-After`` instead of Starlette's plain-text 500, and serves again as soon as it is back.
+
+When the server is told to stop (SIGTERM, a deploy), uvicorn stops accepting connections and waits
+(up to ``--timeout-graceful-shutdown``) for the requests in flight:
+
+- a request in flight is answered in full. sse-starlette, which the MCP SDK answers with, would
+  end every event stream the moment the signal arrives, and a Streamable HTTP ``tools/call`` is
+  answered as an event stream: its caller would get a cut response.
+- an open-ended event stream (a GET: Streamable HTTP's standalone stream, the legacy SSE
+  transport's) is ended cleanly at once, as if its client had left, so the shutdown does not wait
+  the whole timeout for it; the client reconnects to another server.
+
+Such a stream needs the database only to check its token, so its connection is handed back once
+the stream has started, not when the client leaves: otherwise every open stream would hold one of
+the worker's pooled connections, and a few connected clients would starve the rest.
+"""
+
+import logging
+import signal
+
+import anyio
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.core import signals
+from django.db import close_old_connections
+from sse_starlette.sse import AppStatus
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from config.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
+from mcpapp.auth import send_json
+
+logger = logging.getLogger(__name__)
+
+
+SHUTDOWN_POLL_SECONDS = 0.5
+
+
+def sse_streams_finish_during_graceful_shutdown() -> None:
+    """Leave event streams to end on their own, instead of sse-starlette cutting them all at the stop
+    signal (open-ended ones are ended by :func:`disconnect_at_shutdown`)."""
+    AppStatus.disable_automatic_graceful_drain()
+
+
+def server_is_stopping() -> bool:
+    """Whether the uvicorn server of this process was told to stop: its SIGTERM handler is the
+    server's own ``handle_exit``, which sets ``should_exit`` (sse-starlette finds it the same way)."""
+    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
+    return getattr(server, "should_exit", False) is True
+
+
+def disconnect_at_shutdown(receive: Receive) -> Receive:
+    """``receive`` for an open-ended stream: once the server is stopping, the client "has left"."""
+
+    async def receive_or_disconnect() -> Message:
+        message: Message | None = None
+        async with anyio.create_task_group() as group:
+
+            async def from_client() -> None:
+                nonlocal message
+                message = await receive()
+                group.cancel_scope.cancel()
+
+            async def at_shutdown() -> None:
+                nonlocal message
+                while not server_is_stopping():
+                    await anyio.sleep(SHUTDOWN_POLL_SECONDS)
+                message = message or {"type": "http.disconnect"}
+                group.cancel_scope.cancel()
+
+            group.start_soon(from_client)
+            group.start_soon(at_shutdown)
+        return message
+
+    return receive_or_disconnect
+
+
+class DjangoRequestLifecycle:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        sse_streams_finish_during_graceful_shutdown()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        open_ended = scope["method"] == "GET"  # an event stream that lasts until the client leaves
+        started = finished = False
+
+        async def tracking_send(message):
+            nonlocal started, finished
+            started = started or message["type"] == "http.response.start"
+            finished = finished or message["type"] == "http.response.body" and not message.get("more_body", False)
+            await send(message)
+            if open_ended and message["type"] == "http.response.start":  # the token is checked: no more queries
+                await sync_to_async(close_old_connections, thread_sensitive=True)()
+
+        async with ThreadSensitiveContext():
+            await sync_to_async(signals.request_started.send, thread_sensitive=True)(sender=self.__class__, scope=scope)
+            try:
+                await self.app(scope, disconnect_at_shutdown(receive) if open_ended else receive, tracking_send)
+                if open_ended and started and not finished:
+                    # Ended by the shutdown: close the stream properly, so the client sees its end.
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except DATABASE_UNAVAILABLE as error:
+                if started:
+                    raise
+                logger.warning("Database unavailable answering %s %s: %s", scope["method"], scope["path"], error)
+                description = "The service is briefly unavailable"
+                body = {"error": "temporarily_unavailable", "error_description": description}
+                await send_json(send, 503, body, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+            finally:
+                await sync_to_async(signals.request_finished.send, thread_sensitive=True)(sender=self.__class__)
