@@ -9,8 +9,11 @@ from tests.e2e.live_server import LiveServer, free_port
 PASSWORD = "correct horse battery staple"
 
 
-def _start(tmp_path_factory, name: str, *, port: int | None = None, env: dict[str, str] | None = None):
-    server = LiveServer(tmp_path_factory.mktemp(name), port=port, env=env).start()
+def start_server_with_alice(
+    tmp_path_factory, name: str, *, port: int | None = None, env: dict[str, str] | None = None, workers=None
+) -> LiveServer:
+    """A live server (``workers``: the production command) with the person alice signed up."""
+    server = LiveServer(tmp_path_factory.mktemp(name), port=port, env=env, workers=workers).start()
     server.create_user("alice", PASSWORD, email="alice@example.com", first_name="Alice", last_name="Liddell")
     return server
 
@@ -26,7 +29,7 @@ def close_connections_of_the_async_orm_thread(django_db_setup):
 @pytest.fixture(scope="session")
 def running_server(tmp_path_factory):
     """The real server on 127.0.0.1 without SITE_URL: every URL comes from the request's origin."""
-    server = _start(tmp_path_factory, "live")
+    server = start_server_with_alice(tmp_path_factory, "live")
     yield server
     server.stop()
 
@@ -36,7 +39,9 @@ def running_server_with_site_url(tmp_path_factory):
     """The real server with SITE_URL set (to its own loopback origin, spelled `localhost`), reached
     at 127.0.0.1: every URL it publishes must still name SITE_URL."""
     port = free_port()
-    server = _start(tmp_path_factory, "live-site-url", port=port, env={"SITE_URL": f"http://localhost:{port}"})
+    server = start_server_with_alice(
+        tmp_path_factory, "live-site-url", port=port, env={"SITE_URL": f"http://localhost:{port}"}
+    )
     yield server
     server.stop()
 

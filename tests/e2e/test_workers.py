@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.authserver.helpers import pkce_pair
 from tests.authserver.test_registration import AGENT
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, start_server_with_alice
 from tests.e2e.live_server import LiveServer
 from tests.e2e.person import Person
 
@@ -32,22 +32,16 @@ CALLS = 4  # whoami calls per session, after initialize and tools/list
 NEW_CONNECTION_EACH_REQUEST = httpx2.Limits(max_keepalive_connections=0)
 
 
-def start_server(tmp_path_factory, name: str, **env: str) -> LiveServer:
-    server = LiveServer(tmp_path_factory.mktemp(name), workers=WORKERS, env=env).start()
-    server.create_user("alice", PASSWORD, first_name="Alice")
-    return server
-
-
 @pytest.fixture(scope="module")
 def stateless_server(tmp_path_factory):
-    server = start_server(tmp_path_factory, "stateless")
+    server = start_server_with_alice(tmp_path_factory, "stateless", workers=WORKERS)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
 def stateful_server(tmp_path_factory):
-    server = start_server(tmp_path_factory, "stateful", MCP_STATELESS_HTTP="false")
+    server = start_server_with_alice(tmp_path_factory, "stateful", workers=WORKERS, env={"MCP_STATELESS_HTTP": "false"})
     yield server
     server.stop()
 
