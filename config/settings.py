@@ -6,6 +6,7 @@ signing key are generated on first start and kept under ``var/`` (git-ignored); 
 ``DJANGO_DEBUG`` off both must come from the environment.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -149,7 +150,8 @@ if DATABASE_VENDOR == "sqlite3":
     }
     # Tests use a file too: the async ORM and each MCP request run in threads of their own, which an
     # in-memory database would serve only through SQLite's shared cache (table locks, no WAL).
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+    # One per test run (its process id), so two runs from one checkout never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 elif DATABASE_VENDOR == "postgresql":
     DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)}
     if env_bool("DATABASE_POOL", True):
