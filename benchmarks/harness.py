@@ -6,28 +6,21 @@ The server is the production command (uvicorn with N workers) started by the end
 consent, PKCE code exchange), up front, so that timed traffic only uses them.
 """
 
-import base64
 import contextlib
-import hashlib
 import os
 import platform
-import secrets
 import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
-
-import httpx2
 
 from tests.e2e.live_server import LiveServer
+from tests.e2e.oauth_flow import client_register, tokens_obtain
 from tests.e2e.person import Person
 
-MCP_PATH = "/star/mcp"  # settings.MCP_RESOURCE_PATH
 # Nothing listens here: the person's browser stops at the redirect and hands the code over.
-REDIRECT_URI = "http://127.0.0.1:33418/callback"
 PASSWORD = "load test password 42"
 
 SERVER_ENV = {
@@ -124,67 +117,9 @@ class AgentToken:
     refresh_token: str
 
 
-def create_users(server: LiveServer, usernames: list[str], *, password: str = PASSWORD) -> None:
-    """People with accounts on ``server``, made in one ``manage.py shell``."""
-    server.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        f"for name in {usernames!r}:\n"
-        f"    get_user_model().objects.create_user(name, password={password!r}, first_name=name.title())\n",
-    )
-
-
-def register_agent(server_url: str, *, name: str) -> str:
-    """RFC 7591 dynamic registration of a public client, as MCP clients do; its ``client_id``."""
-    answer = httpx2.post(
-        server_url + "/o/register/",
-        json={
-            "client_name": name,
-            "redirect_uris": [REDIRECT_URI],
-            "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-        },
-        timeout=30,
-    )
-    if answer.status_code != 201:
-        raise RuntimeError(f"registration answered {answer.status_code}: {answer.text[:300]}")
-    return answer.json()["client_id"]
-
-
-def authorize_agent(server_url: str, client_id: str, person: Person, *, scope: str = "mcp profile") -> AgentToken:
-    """The authorization code flow with PKCE (RFC 7636) for the MCP endpoint (RFC 8707 resource):
-    the person signs in and consents in their browser, the agent exchanges the code."""
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": REDIRECT_URI,
-        "scope": scope,
-        "state": secrets.token_urlsafe(16),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": server_url + MCP_PATH,
-    }
-    callback = person.authorize(server_url + "/o/authorize/?" + urlencode(query))
-    if "code" not in callback:
-        raise RuntimeError(f"authorization refused: {callback}")
-    answer = httpx2.post(
-        server_url + "/o/token/",
-        data={
-            "grant_type": "authorization_code",
-            "code": callback["code"],
-            "redirect_uri": REDIRECT_URI,
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-        timeout=30,
-    )
-    if answer.status_code != 200:
-        raise RuntimeError(f"token exchange answered {answer.status_code}: {answer.text[:300]}")
-    tokens = answer.json()
+def agent_token(server_url: str, client_id: str, person: Person) -> AgentToken:
+    """The person connects the agent: consent, then the agent's PKCE code exchange."""
+    tokens = tokens_obtain(server_url, person, client_id)
     return AgentToken(client_id, person.username, tokens["access_token"], tokens["refresh_token"])
 
 
@@ -192,13 +127,11 @@ def connect_agents(server: LiveServer, *, tokens: int, users: int, agents: int) 
     """``tokens`` independent token pairs: ``agents`` registered clients connected by ``users`` people,
     pairs assigned round-robin (a pair asked again gets a token pair of its own, without consent)."""
     usernames = [f"load{index}" for index in range(users)]
-    create_users(server, usernames)
-    client_ids = [register_agent(server.url, name=f"Load agent {index}") for index in range(agents)]
+    server.create_users(usernames, PASSWORD)
+    client_ids = [client_register(server.url, name=f"Load agent {index}") for index in range(agents)]
     people = [Person(username, PASSWORD) for username in usernames]
     try:
-        return [
-            authorize_agent(server.url, client_ids[index % agents], people[index % users]) for index in range(tokens)
-        ]
+        return [agent_token(server.url, client_ids[index % agents], people[index % users]) for index in range(tokens)]
     finally:
         for person in people:
             person.browser.close()

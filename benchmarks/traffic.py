@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 import httpx2
 
-from benchmarks.harness import MCP_PATH, AgentToken, CpuMeter
+from benchmarks.harness import AgentToken, CpuMeter
+from tests.e2e.oauth_flow import MCP_PATH
 
 MCP_PROTOCOL_VERSION = "2025-11-25"
 WHOAMI_CALL = json.dumps(

@@ -25,6 +25,8 @@ from django.template import loader
 logger = logging.getLogger("config.errors")
 
 RETRY_AFTER_SECONDS = 5
+# RFC 6749 §5.2's shape, with §4.1.2.1's name for "try again later".
+UNAVAILABLE = {"error": "temporarily_unavailable", "error_description": "The service is briefly unavailable"}
 
 # The database cannot be reached or is busy, as opposed to a query that is wrong (a bug: 500).
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -42,19 +44,14 @@ def is_json_endpoint(request: HttpRequest) -> bool:
 def error_response(request: HttpRequest, exception: BaseException | None, *, log: bool = True) -> HttpResponse | None:
     """The answer for ``exception`` raised while serving ``request``; None leaves it to Django (DEBUG pages)."""
     unavailable = isinstance(exception, DATABASE_UNAVAILABLE)
-    if not log:
-        pass
-    elif unavailable:
+    if log and unavailable:
         logger.warning("Database unavailable answering %s %s: %s", request.method, request.path, exception)
-    else:
+    elif log:
         logger.error("Error answering %s %s", request.method, request.path, exc_info=exception)
     status = 503 if unavailable else 500
     if is_json_endpoint(request):
-        if unavailable:
-            body = {"error": "temporarily_unavailable", "error_description": "The service is briefly unavailable"}
-        else:
-            body = {"error": "server_error", "error_description": "The server could not answer this request"}
-        response = JsonResponse(body, status=status)
+        failed = {"error": "server_error", "error_description": "The server could not answer this request"}
+        response = JsonResponse(UNAVAILABLE if unavailable else failed, status=status)
     elif settings.DEBUG:
         return None
     else:

@@ -34,7 +34,7 @@ from django.db import close_old_connections
 from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS
+from config.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNAVAILABLE
 from mcpapp.auth import send_json
 
 logger = logging.getLogger(__name__)
@@ -113,8 +113,6 @@ class DjangoRequestLifecycle:
                 if started:
                     raise
                 logger.warning("Database unavailable answering %s %s: %s", scope["method"], scope["path"], error)
-                description = "The service is briefly unavailable"
-                body = {"error": "temporarily_unavailable", "error_description": description}
-                await send_json(send, 503, body, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+                await send_json(send, 503, UNAVAILABLE, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
             finally:
                 await sync_to_async(signals.request_finished.send, thread_sensitive=True)(sender=self.__class__)

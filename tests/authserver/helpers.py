@@ -1,20 +1,12 @@
-import base64
-import hashlib
-import secrets
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 
+from tests.e2e.oauth_flow import pkce_pair  # noqa: F401 - one PKCE pair for in-process and live tests
 from tests.factories import REDIRECT_URI
 
 # The issuer (and `iss`) of the test client's requests, which come to http://testserver.
 ISSUER = "http://testserver"
-
-
-def pkce_pair() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    return verifier, challenge
 
 
 def authorize_url(client, challenge, **overrides) -> str:

@@ -11,6 +11,7 @@ import httpx2
 
 from tests.e2e.agent import Agent
 from tests.e2e.live_server import LiveServer
+from tests.e2e.oauth_flow import token_refresh
 from tests.e2e.person import Person
 from tests.forms import parse_forms
 
@@ -52,8 +53,8 @@ def whoami(server: LiveServer, access_token: str) -> str | None:
 
 
 def refresh(server: LiveServer, client_id: str, refresh_token: str) -> httpx2.Response:
-    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
-    return httpx2.post(server.url + "/o/token/", data=data, timeout=30)
+    with httpx2.Client(base_url=server.url, timeout=30) as http:
+        return token_refresh(http, client_id, refresh_token)
 
 
 def sign_in(server: LiveServer, username: str, password: str) -> httpx2.Response:

@@ -12,7 +12,6 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlencode
 
 import anyio
 import httpx2
@@ -20,10 +19,10 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.authserver.helpers import pkce_pair
 from tests.conftest import PASSWORD
 from tests.e2e.agent import Agent
 from tests.e2e.live_server import LiveServer
+from tests.e2e.oauth_flow import client_register, code_obtain, code_redeem, token_refresh
 from tests.e2e.person import Person
 
 WORKERS = 4
@@ -31,7 +30,6 @@ RACERS = 16  # simultaneous presentations of one refresh token
 REDEEMERS = 8  # simultaneous redemptions of one authorization code
 CODES = 6  # codes raced one after another, so that the race is run more than once
 AGENTS = 50  # agents doing the whole flow at once, one person each
-CALLBACK = "http://127.0.0.1:51234/callback"
 SCOPE = "mcp profile"  # `profile`: whoami needs it
 
 
@@ -39,7 +37,7 @@ SCOPE = "mcp profile"  # `profile`: whoami needs it
 def server(tmp_path_factory):
     server = LiveServer(tmp_path_factory.mktemp("concurrency"), workers=WORKERS).start()
     try:
-        users_create(server, ["racer", *agent_names()])
+        server.create_users(["racer", *agent_names()], PASSWORD)
         yield server
     finally:
         server.stop()
@@ -47,73 +45,6 @@ def server(tmp_path_factory):
 
 def agent_names() -> list[str]:
     return [f"agent{number:02d}" for number in range(AGENTS)]
-
-
-def users_create(server: LiveServer, names: list[str]) -> None:
-    """The people, in one go, sharing one password hash (hashing 51 would take seconds)."""
-    server.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth import get_user_model\n"
-        "from django.contrib.auth.hashers import make_password\n"
-        "User = get_user_model()\n"
-        f"hashed = make_password({PASSWORD!r})\n"
-        f"User.objects.bulk_create([User(username=name, password=hashed) for name in {names!r}])\n",
-    )
-
-
-def client_register(server: LiveServer) -> str:
-    """RFC 7591: a public client registers itself; returns its client_id."""
-    answer = httpx2.post(
-        server.url + "/o/register/",
-        json={
-            "client_name": "Racing agent",
-            "redirect_uris": [CALLBACK],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
-        },
-        timeout=30,
-    )
-    assert answer.status_code == 201, answer.text
-    return answer.json()["client_id"]
-
-
-def code_obtain(server: LiveServer, person: Person, client_id: str) -> tuple[str, str]:
-    """An authorization code the person approved on the real pages, with its PKCE verifier."""
-    verifier, challenge = pkce_pair()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": CALLBACK,
-        "scope": SCOPE,
-        "state": "race",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": server.url + "/star/mcp",
-    }
-    params = person.authorize(server.url + "/o/authorize/?" + urlencode(query))
-    assert "code" in params, params
-    return params["code"], verifier
-
-
-def code_redeem(http: httpx2.Client, client_id: str, code: str, verifier: str) -> httpx2.Response:
-    return http.post(
-        "/o/token/",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": CALLBACK,
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    )
-
-
-def token_refresh(http: httpx2.Client, client_id: str, refresh_token: str) -> httpx2.Response:
-    return http.post(
-        "/o/token/", data={"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
-    )
 
 
 def all_at_once(server: LiveServer, count: int, send) -> list[httpx2.Response]:
@@ -194,8 +125,8 @@ def counted(server: LiveServer, client_id: str, **queries: str) -> dict[str, int
 
 
 def test_a_refresh_token_presented_sixteen_times_at_once_is_honoured_once_then_revokes_its_family(server):
-    client_id = client_register(server)
-    code, verifier = code_obtain(server, Person("racer", PASSWORD), client_id)
+    client_id = client_register(server.url, name="Racing agent")
+    code, verifier = code_obtain(server.url, Person("racer", PASSWORD), client_id, scope=SCOPE)
     with httpx2.Client(base_url=server.url, timeout=30) as http:
         first = code_redeem(http, client_id, code, verifier).json()
 
@@ -225,11 +156,11 @@ def test_a_refresh_token_presented_sixteen_times_at_once_is_honoured_once_then_r
 
 
 def test_an_authorization_code_redeemed_eight_times_at_once_issues_one_token_set(server):
-    client_id = client_register(server)
+    client_id = client_register(server.url, name="Racing agent")
     person = Person("racer", PASSWORD)
     rounds = []
     for _ in range(CODES):
-        code, verifier = code_obtain(server, person, client_id)
+        code, verifier = code_obtain(server.url, person, client_id, scope=SCOPE)
         redeem = functools.partial(code_redeem, client_id=client_id, code=code, verifier=verifier)
         rounds.append(all_at_once(server, REDEEMERS, redeem))
 

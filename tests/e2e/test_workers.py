@@ -11,8 +11,6 @@ one MCP session to different workers, as a load balancer would. Measured, not as
   in one process): with several workers it needs a single worker or sticky sessions.
 """
 
-from urllib.parse import urlencode
-
 import anyio
 import httpx2
 import pytest
@@ -20,10 +18,9 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.authserver.helpers import pkce_pair
-from tests.authserver.test_registration import AGENT
 from tests.conftest import PASSWORD, start_server_with_alice
 from tests.e2e.live_server import LiveServer
+from tests.e2e.oauth_flow import client_register, tokens_obtain
 from tests.e2e.person import Person
 
 WORKERS = 4
@@ -48,30 +45,8 @@ def stateful_server(tmp_path_factory):
 
 def access_token(server: LiveServer, endpoint: str) -> str:
     """A token for ``endpoint`` (RFC 8707 resource), from registration, alice's consent and PKCE."""
-    client_id = httpx2.post(server.url + "/o/register/", json=AGENT).json()["client_id"]
-    verifier, challenge = pkce_pair()
-    query = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": AGENT["redirect_uris"][0],
-        "scope": "mcp profile",
-        "state": "s",
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-        "resource": endpoint,
-    }
-    callback = Person("alice", PASSWORD).authorize(server.url + "/o/authorize/?" + urlencode(query))
-    tokens = httpx2.post(
-        server.url + "/o/token/",
-        data={
-            "grant_type": "authorization_code",
-            "code": callback["code"],
-            "redirect_uri": AGENT["redirect_uris"][0],
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-    ).json()
-    return tokens["access_token"]
+    client_id = client_register(server.url)
+    return tokens_obtain(server.url, Person("alice", PASSWORD), client_id, resource=endpoint)["access_token"]
 
 
 def client_factory(headers=None, timeout=None, auth=None) -> httpx2.AsyncClient:
