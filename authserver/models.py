@@ -4,6 +4,7 @@ import hashlib
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.contrib.auth.hashers import identify_hasher
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -11,6 +12,17 @@ from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
 from authserver.registration import redirect_uri_problem
+
+# A secret typed by a person must carry at least ~190 bits even if drawn from 62 characters.
+MIN_CLIENT_SECRET_LENGTH = 32
+
+
+def _is_plaintext(secret: str) -> bool:
+    try:
+        identify_hasher(secret)
+    except ValueError:
+        return True
+    return False
 
 
 def token_checksum(token: str) -> str:
@@ -76,6 +88,12 @@ class Application(AbstractApplication):
         problems = [problem for uri in self.redirect_uris.split() if (problem := redirect_uri_problem(uri))]
         if problems:
             raise ValidationError({"redirect_uris": problems})
+        # Client secrets are stored with a fast hash (authserver/hashers.py), safe only for a secret
+        # too long to guess: one an operator types in must be as long as a generated one is strong.
+        if self.client_type == self.CLIENT_CONFIDENTIAL and _is_plaintext(self.client_secret):
+            if len(self.client_secret) < MIN_CLIENT_SECRET_LENGTH:
+                too_short = f"Use at least {MIN_CLIENT_SECRET_LENGTH} characters, or keep the generated secret."
+                raise ValidationError({"client_secret": too_short})
 
 
 class ConsentGrant(models.Model):

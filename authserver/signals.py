@@ -1,9 +1,16 @@
-"""Receivers: what DOT, Django's sign-in and django-axes announce, turned into "last used" and audit events."""
+"""Receivers: what DOT, Django's sign-in and django-axes announce, turned into "last used" and audit
+events; and the one signal this app sends."""
+
+from django.dispatch import Signal
 
 from authserver.audit import audit_record, client_deletion_kind
 from authserver.clients import client_touch
 from authserver.consent import consent_touch
 from authserver.models import AuditEvent
+
+# Sent with ``checksums`` (the tokens' SHA-256) when access tokens are revoked by a bulk update,
+# which sends no model signal: whoever remembers verified tokens (mcpapp) must forget them.
+access_tokens_revoked = Signal()
 
 
 def token_issued(sender, request, token, **kwargs):

@@ -16,7 +16,9 @@ from authserver.audit import audit_record
 from authserver.claims import CLAIM_SCOPES, user_claims
 from authserver.clients import client_touch
 from authserver.consent import client_bind_owner, consent_record
+from authserver.hashers import client_secret_check
 from authserver.models import AuditEvent, token_checksum
+from authserver.signals import access_tokens_revoked
 from mcpapp.resource import known_resources
 
 
@@ -45,6 +47,10 @@ class GrantAlreadyUsed(errors.InvalidGrantError):
 
 class MCPOAuth2Validator(OAuth2Validator):
     oidc_claim_scope = CLAIM_SCOPES
+
+    def _check_secret(self, provided_secret, stored_secret):
+        # DOT's check, plus: a secret still stored with PBKDF2 is stored with CLIENT_SECRET_HASHER once it matched.
+        return client_secret_check(provided=provided_secret, stored=stored_secret)
 
     def get_additional_claims(self, request):
         claims = user_claims(request.user)
@@ -222,5 +228,8 @@ def refresh_token_family_revoke(family) -> None:
         access_token_ids = list(members.exclude(access_token=None).values_list("access_token_id", flat=True))
         # Detached first, so DOT deletes none of them, and a live member is an orphan DOT refuses.
         members.filter(access_token_id__in=access_token_ids).update(access_token=None)
-        AccessToken.objects.filter(pk__in=access_token_ids).update(expires=timezone.now())
+        expired = AccessToken.objects.filter(pk__in=access_token_ids)
+        checksums = list(expired.values_list("token_checksum", flat=True))
+        expired.update(expires=timezone.now())
         RefreshToken.revoke_family(family)
+    access_tokens_revoked.send(sender=AccessToken, checksums=checksums)

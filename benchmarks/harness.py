@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.live_server import LiveServer
+from tests.e2e.live_server import PRODUCT_APPLICATION, LiveServer
 from tests.e2e.oauth_flow import client_register, tokens_obtain
 from tests.e2e.person import Person
 
@@ -83,11 +83,21 @@ def benchmark_database(vendor: str) -> Iterator[BenchmarkDatabase]:
 
 
 @contextlib.contextmanager
-def started_server(workdir: Path, *, workers: int, database: BenchmarkDatabase) -> Iterator[LiveServer]:
+def started_server(
+    workdir: Path,
+    *,
+    workers: int,
+    database: BenchmarkDatabase,
+    application: str = PRODUCT_APPLICATION,
+    env: dict[str, str] | None = None,
+) -> Iterator[LiveServer]:
     """The production command with ``workers`` worker processes, on a free loopback port and a fresh
-    database, stopped on the way out. Its output is in ``server.log_path``."""
+    database, stopped on the way out; ``application`` is the ASGI app it serves (the product's unless
+    a benchmark brings its own, e.g. ``benchmarks.asgi:application``), ``env`` more settings.
+    Its output is in ``server.log_path``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    server = LiveServer(workdir, workers=workers, env={**SERVER_ENV, **database.server_env(workdir)})
+    env = {**SERVER_ENV, **(env or {}), **database.server_env(workdir)}
+    server = LiveServer(workdir, workers=workers, env=env, application=application)
     server.start()
     try:
         yield server

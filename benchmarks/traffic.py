@@ -1,6 +1,7 @@
-"""The load generator: asyncio clients, each an MCP agent calling the ``whoami`` tool back to back
-over stateless Streamable HTTP and refreshing its token every so often (the write path: a refresh
-rotates the token pair, RFC 9700 §4.14.2).
+"""The load generator: asyncio clients, each an MCP agent calling a tool back to back over stateless
+Streamable HTTP (``whoami`` on ``/star/mcp`` unless the plan's ``call`` names another tool, endpoint,
+or no token) and refreshing its token every so often (the write path: a refresh rotates the token
+pair, RFC 9700 §4.14.2).
 
 The clients run in several processes, so that Python on the generating side is not what limits
 the numbers; each process reports the CPU time it used, which says whether it came close.
@@ -22,9 +23,27 @@ from benchmarks.harness import AgentToken, CpuMeter
 from tests.e2e.oauth_flow import MCP_PATH
 
 MCP_PROTOCOL_VERSION = "2025-11-25"
-WHOAMI_CALL = json.dumps(
-    {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
-).encode()
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The ``tools/call`` each client sends, where to, and what a right answer carries."""
+
+    path: str = MCP_PATH
+    tool: str = "whoami"
+    arguments: dict = field(default_factory=dict)
+    bearer: bool = True  # False: no Authorization header (an endpoint without authentication)
+    # What the result's structuredContent must hold; None: the token's identity (whoami's answer).
+    expect: dict | None = None
+
+    def body(self) -> bytes:
+        params = {"name": self.tool, "arguments": self.arguments}
+        return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).encode()
+
+    def expected(self, token: AgentToken) -> dict:
+        if self.expect is not None:
+            return self.expect
+        return {"username": token.username, "client_id": token.client_id}
 
 
 @dataclass(frozen=True)
@@ -38,6 +57,7 @@ class TrafficPlan:
     # opened all at once may all land on one worker.
     requests_per_connection: int = 10
     request_timeout: float = 30.0
+    call: ToolCall = field(default_factory=ToolCall)
 
 
 @dataclass(frozen=True)
@@ -53,10 +73,10 @@ class TrafficWindow:
 class TrafficTally:
     """What the clients saw during the timed window."""
 
-    latencies: dict[str, list[float]] = field(default_factory=lambda: {"whoami": [], "refresh": []})  # seconds
+    latencies: dict[str, list[float]] = field(default_factory=dict)  # seconds, per kind: the tool, or "refresh"
     http_errors: Counter = field(default_factory=Counter)  # (kind, status)
     transport_errors: Counter = field(default_factory=Counter)  # (kind, exception class)
-    wrong_answers: Counter = field(default_factory=Counter)  # kind: a 200 without the token's identity
+    wrong_answers: Counter = field(default_factory=Counter)  # kind: a 200 without the expected result
     samples: dict[str, str] = field(default_factory=dict)  # the first answer of each kind of failure
     lost_clients: int = 0  # clients whose refresh token was refused: they stopped
     generator_cpu_seconds: list[float] = field(default_factory=list)  # per generating process
@@ -75,7 +95,7 @@ class TrafficTally:
 
     def record(self, kind: str, outcome: "Outcome", seconds: float) -> None:
         if outcome.failure is None:
-            self.latencies[kind].append(seconds)
+            self.latencies.setdefault(kind, []).append(seconds)
             return
         if outcome.failure == "http":
             self.http_errors[(kind, outcome.status)] += 1
@@ -91,7 +111,7 @@ class TrafficTally:
 
     def succeeded(self, kind: str | None = None) -> int:
         kinds = [kind] if kind else list(self.latencies)
-        return sum(len(self.latencies[name]) for name in kinds)
+        return sum(len(self.latencies.get(name, ())) for name in kinds)
 
     @property
     def failed(self) -> int:
@@ -110,8 +130,8 @@ class TrafficTally:
         return 1000 * values[min(len(values) - 1, max(0, round(quantile * len(values)) - 1))]
 
 
-def whoami_failure(response: httpx2.Response, token: AgentToken) -> str | None:
-    """Why a 200 answer to ``tools/call whoami`` is not the token's identity; None when it is.
+def call_failure(response: httpx2.Response, call: ToolCall, token: AgentToken) -> str | None:
+    """Why a 200 answer to ``call`` is not a successful tool result holding what it should; None when it is.
 
     The answer is one JSON-RPC message: a JSON body, or an SSE ``data:`` line (Streamable HTTP).
     """
@@ -126,17 +146,17 @@ def whoami_failure(response: httpx2.Response, token: AgentToken) -> str | None:
     if "error" in message:
         return f"JSON-RPC error: {message['error']}"
     result = message.get("result") or {}
-    identity = result.get("structuredContent") or {}
-    expected = {"username": token.username, "client_id": token.client_id}
-    if result.get("isError") or any(identity.get(claim) != value for claim, value in expected.items()):
-        return f"not {token.username} via {token.client_id}: {result}"
+    content = result.get("structuredContent") or {}
+    expected = call.expected(token)
+    if result.get("isError") or any(content.get(key) != value for key, value in expected.items()):
+        return f"not a result with {expected}: {result}"
     return None
 
 
 @dataclass
 class Outcome:
     """One request's end: ``failure`` is None, ``"http"`` (not 200), ``"transport"`` or ``"wrong"``
-    (a 200 without the token's identity)."""
+    (a 200 without the expected result)."""
 
     failure: str | None
     status: int | None = None
@@ -145,80 +165,92 @@ class Outcome:
 
 
 async def send(http: httpx2.AsyncClient, kind: str, token: AgentToken, plan: TrafficPlan, *, close: bool) -> Outcome:
-    """A ``whoami`` call on the MCP endpoint, or a refresh of the token pair (RFC 6749 §6)."""
+    """The plan's tool call, or (``kind`` ``"refresh"``) a refresh of the token pair (RFC 6749 §6)."""
     connection = {"Connection": "close"} if close else {}
     try:
         if kind == "refresh":
             form = {"grant_type": "refresh_token", "refresh_token": token.refresh_token, "client_id": token.client_id}
             response = await http.post(plan.server_url + "/o/token/", data=form, headers=connection)
         else:
+            call = plan.call
             headers = {
-                "Authorization": f"Bearer {token.access_token}",
+                **({"Authorization": f"Bearer {token.access_token}"} if call.bearer else {}),
                 "Content-Type": "application/json",
                 "Accept": "application/json, text/event-stream",
                 "MCP-Protocol-Version": MCP_PROTOCOL_VERSION,
                 **connection,
             }
-            response = await http.post(plan.server_url + MCP_PATH, content=WHOAMI_CALL, headers=headers)
+            response = await http.post(plan.server_url + call.path, content=call.body(), headers=headers)
     except httpx2.TransportError as error:
         return Outcome("transport", detail=f"{type(error).__name__}: {error}")
     if response.status_code != 200:
         return Outcome("http", response.status_code, f"{dict(response.headers)} {response.text}")
-    if kind == "whoami":
-        wrong = whoami_failure(response, token)
+    if kind != "refresh":
+        wrong = call_failure(response, plan.call, token)
         return Outcome("wrong", 200, wrong) if wrong else Outcome(None, 200)
     return Outcome(None, 200, answer=response.json())
 
 
 async def run_client(
-    http: httpx2.AsyncClient, token: AgentToken, plan: TrafficPlan, window: TrafficWindow, tally: TrafficTally
+    http: httpx2.AsyncClient,
+    token: AgentToken,
+    phases: list[tuple[TrafficPlan, TrafficWindow, TrafficTally]],
 ) -> None:
-    """One agent: ``whoami`` back to back until the window ends, refreshing every ``refresh_every`` calls."""
+    """One agent, through the phases in turn: each phase's tool call back to back until its window
+    ends, refreshing every ``refresh_every`` calls."""
+    first = phases[0][0]
     # Clients start at different points of their refresh and connection cycles: no bursts.
-    calls_since_refresh = random.randrange(max(1, plan.refresh_every))
-    requests = random.randrange(max(1, plan.requests_per_connection))
-    while (started := time.monotonic()) < window.end:
-        kind = "refresh" if plan.refresh_every and calls_since_refresh >= plan.refresh_every else "whoami"
-        requests += 1
-        close = bool(plan.requests_per_connection) and requests % plan.requests_per_connection == 0
-        outcome = await send(http, kind, token, plan, close=close)
-        finished = time.monotonic()
-        if window.start <= finished <= window.end:
-            tally.record(kind, outcome, finished - started)
-        if kind == "whoami":
-            calls_since_refresh += 1
-        elif outcome.failure is None:
-            token.access_token, token.refresh_token = outcome.answer["access_token"], outcome.answer["refresh_token"]
-            calls_since_refresh = 0
-        elif outcome.status in (400, 401):
-            # The refresh token is gone (RFC 6749 §5.2 invalid_grant): the person would have to reconnect.
-            tally.lost_clients += 1
-            return
-        # A refresh that failed otherwise (5xx, transport) is tried again on the next turn.
+    calls_since_refresh = random.randrange(max(1, first.refresh_every))
+    requests = random.randrange(max(1, first.requests_per_connection))
+    for plan, window, tally in phases:
+        while (started := time.monotonic()) < window.end:
+            kind = "refresh" if plan.refresh_every and calls_since_refresh >= plan.refresh_every else plan.call.tool
+            requests += 1
+            close = bool(plan.requests_per_connection) and requests % plan.requests_per_connection == 0
+            outcome = await send(http, kind, token, plan, close=close)
+            finished = time.monotonic()
+            if window.start <= finished <= window.end:
+                tally.record(kind, outcome, finished - started)
+            if kind != "refresh":
+                calls_since_refresh += 1
+            elif outcome.failure is None:
+                answer = outcome.answer
+                token.access_token, token.refresh_token = answer["access_token"], answer["refresh_token"]
+                calls_since_refresh = 0
+            elif outcome.status in (400, 401):
+                # The refresh token is gone (RFC 6749 §5.2 invalid_grant): the person would have to reconnect.
+                tally.lost_clients += 1
+                return
+            # A refresh that failed otherwise (5xx, transport) is tried again on the next turn.
 
 
-async def run_clients(tokens: list[AgentToken], plan: TrafficPlan, window: TrafficWindow) -> TrafficTally:
-    tally = TrafficTally(window_seconds=window.end - window.start)
+async def run_clients(
+    tokens: list[AgentToken], plans: list[TrafficPlan], windows: list[TrafficWindow]
+) -> list[TrafficTally]:
+    tallies = [TrafficTally(window_seconds=window.end - window.start) for window in windows]
+    phases = list(zip(plans, windows, tallies, strict=True))
+    timeout = max(plan.request_timeout for plan in plans)
     limits = httpx2.Limits(max_connections=len(tokens), max_keepalive_connections=len(tokens))
-    async with httpx2.AsyncClient(limits=limits, timeout=plan.request_timeout) as http:
-        await asyncio.sleep(max(0.0, window.go - time.monotonic()))
-        clients = [asyncio.create_task(run_client(http, token, plan, window, tally)) for token in tokens]
-        await asyncio.sleep(max(0.0, window.start - time.monotonic()))
-        cpu_at_start = time.process_time()
-        await asyncio.sleep(max(0.0, window.end - time.monotonic()))
-        tally.generator_cpu_seconds.append(time.process_time() - cpu_at_start)
+    async with httpx2.AsyncClient(limits=limits, timeout=timeout) as http:
+        await asyncio.sleep(max(0.0, windows[0].go - time.monotonic()))
+        clients = [asyncio.create_task(run_client(http, token, phases)) for token in tokens]
+        for window, tally in zip(windows, tallies, strict=True):
+            await asyncio.sleep(max(0.0, window.start - time.monotonic()))
+            cpu_at_start = time.process_time()
+            await asyncio.sleep(max(0.0, window.end - time.monotonic()))
+            tally.generator_cpu_seconds.append(time.process_time() - cpu_at_start)
         # In-flight requests finish (bounded by the request timeout) but no longer count.
-        await asyncio.wait(clients, timeout=plan.request_timeout + 5)
+        await asyncio.wait(clients, timeout=timeout + 5)
         for client in clients:
             client.cancel()
-    return tally
+    return tallies
 
 
-def _generating_process(plan, tokens, ready, schedule, results) -> None:
+def _generating_process(plans, tokens, ready, schedule, results) -> None:
     try:
         ready.wait(timeout=120)
-        window = schedule.get(timeout=60)
-        results.put(asyncio.run(run_clients(tokens, plan, window)))
+        windows = schedule.get(timeout=60)
+        results.put(asyncio.run(run_clients(tokens, plans, windows)))
     except BaseException:
         results.put(traceback.format_exc())
 
@@ -228,34 +260,55 @@ def run_traffic(
 ) -> TrafficTally:
     """Drive the server with one client per token, spread over ``processes`` processes, for
     ``plan.warmup_seconds`` + ``plan.seconds``; ``meter`` is started and stopped with the timed window."""
+    return run_traffic_phases(tokens, [plan], processes=processes, meters=[meter])[0]
+
+
+def run_traffic_phases(
+    tokens: list[AgentToken],
+    plans: list[TrafficPlan],
+    *,
+    processes: int,
+    meters: list[CpuMeter | None] | None = None,
+) -> list[TrafficTally]:
+    """Like :func:`run_traffic`, through several plans back to back with the same clients and
+    connections, a tally for each: each plan's warm-up starts when the previous window ends, and
+    lets the previous plan's requests in flight finish before its own window is timed. Comparing
+    two plans phase after phase in one run needs no new processes or connections between them.
+    ``meters[i]``, when given, is started and stopped with window ``i``."""
+    meters = meters or [None] * len(plans)
     processes = max(1, min(processes, len(tokens)))
     context = multiprocessing.get_context("spawn")  # no copy of this process's threads and sockets
     ready, schedule, results = context.Barrier(processes + 1), context.Queue(), context.Queue()
     workers = [
-        context.Process(target=_generating_process, args=(plan, tokens[index::processes], ready, schedule, results))
+        context.Process(target=_generating_process, args=(plans, tokens[index::processes], ready, schedule, results))
         for index in range(processes)
     ]
     for worker in workers:
         worker.start()
     try:
         ready.wait(timeout=120)
-        go = time.monotonic() + 0.1
-        window = TrafficWindow(go, go + plan.warmup_seconds, go + plan.warmup_seconds + plan.seconds)
+        windows, moment = [], time.monotonic() + 0.1
+        for plan in plans:
+            timed_from = moment + plan.warmup_seconds
+            windows.append(TrafficWindow(moment, timed_from, timed_from + plan.seconds))
+            moment = windows[-1].end
         for _ in workers:
-            schedule.put(window)
-        time.sleep(max(0.0, window.start - time.monotonic()))
-        if meter:
-            meter.start()
-        time.sleep(max(0.0, window.end - time.monotonic()))
-        if meter:
-            meter.stop()
-        tally = TrafficTally(window_seconds=plan.seconds)
+            schedule.put(windows)
+        for window, meter in zip(windows, meters, strict=True):
+            time.sleep(max(0.0, window.start - time.monotonic()))
+            if meter:
+                meter.start()
+            time.sleep(max(0.0, window.end - time.monotonic()))
+            if meter:
+                meter.stop()
+        tallies = [TrafficTally(window_seconds=plan.seconds) for plan in plans]
         for _ in workers:
-            answer = results.get(timeout=plan.request_timeout + 60)
+            answer = results.get(timeout=max(plan.request_timeout for plan in plans) + 60)
             if isinstance(answer, str):
                 raise RuntimeError(f"a load-generating process failed:\n{answer}")
-            tally.merge(answer)
-        return tally
+            for tally, found in zip(tallies, answer, strict=True):
+                tally.merge(found)
+        return tallies
     finally:
         for worker in workers:
             worker.join(timeout=10)

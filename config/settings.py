@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str, persistent_rsa_key, persistent_secret
+from config.env import env_bool, env_float, env_int, env_list, env_str, persistent_rsa_key, persistent_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("DJANGO_VAR_DIR", str(BASE_DIR / "var")))
@@ -37,6 +37,12 @@ MCP_SSE_RESOURCE_PATH = MCP_MOUNT_PATH + "/sse"  # the legacy SSE transport, for
 # Stateless Streamable HTTP: no per-process session state, so any worker can answer any request.
 MCP_STATELESS_HTTP = env_bool("MCP_STATELESS_HTTP", True)
 MCP_SERVER_NAME = env_str("MCP_SERVER_NAME", "Django MCP")
+# Verified access tokens are remembered per worker for this long (never past their expiry; 0: look
+# every token up on every request). A revocation is refused at once by the worker that made it and
+# within MCP_TOKEN_REVOCATION_POLL_SECONDS by the others, through CACHES (mcpapp/token_cache.py).
+MCP_TOKEN_CACHE_SECONDS = env_float("MCP_TOKEN_CACHE_SECONDS", 60)
+MCP_TOKEN_CACHE_MAX_ENTRIES = env_int("MCP_TOKEN_CACHE_MAX_ENTRIES", 10_000)
+MCP_TOKEN_REVOCATION_POLL_SECONDS = env_float("MCP_TOKEN_REVOCATION_POLL_SECONDS", 0.5)
 
 # --- Client registration policy (authserver/registration.py) ----------------------------------
 # Private-use redirect schemes (RFC 8252 §7.1) of well-known agents; reverse-domain schemes
@@ -195,6 +201,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# Django's default list (people's passwords: PBKDF2), plus the one OAuth client secrets are stored with.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "authserver.hashers.ClientSecretHasher",
+]
+
 # --- Failed sign-ins (django-axes) ------------------------------------------------------------
 # After AXES_FAILURE_LIMIT failures for one account, or from one address, sign-in is refused with
 # 429 for AXES_COOLOFF_MINUTES. Attempts are kept in the database, so the limit holds across workers.
@@ -256,6 +272,8 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "authserver.Application"
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "authserver.validators.MCPOAuth2Validator",
     "OAUTH2_BACKEND_CLASS": "authserver.backends.AbsoluteURIOAuthLibCore",
+    # Client secrets are generated (~760 bits), so a salted HMAC-SHA256, not PBKDF2 (authserver/hashers.py).
+    "CLIENT_SECRET_HASHER": "client_secret_pbkdf2_sha256",
     # One issuer for RFC 8414 metadata, RFC 9207 `iss`, OIDC and RFC 9728 authorization_servers:
     # SITE_URL when set, else derived from the request origin by DOT in each of those places.
     "OIDC_ISS_ENDPOINT": SITE_URL,

@@ -33,12 +33,20 @@ def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
 
 
 def build_asgi_app(
-    server: MCPServer, *, verifier: DotTokenVerifier | None = None, registry: MCPRegistry = mcp_registry
+    server: MCPServer,
+    *,
+    verifier: DotTokenVerifier | None = None,
+    registry: MCPRegistry = mcp_registry,
+    require_token: bool = True,
 ) -> Starlette:
     """``/mcp`` (Streamable HTTP) and ``/sse`` + ``/messages/`` (legacy SSE), behind bearer auth.
 
     The SDK's DNS-rebinding check is off because ``AllowedHostsMiddleware`` applies Django's
     ``ALLOWED_HOSTS`` to every request here; browser origins are then free to call with a token.
+
+    ``require_token=False`` leaves the bearer authentication out and nothing else: only the
+    benchmark uses it, for the ceiling its authenticated numbers are compared with. No setting
+    reaches it.
     """
     no_sdk_host_check = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     streamable = server.streamable_http_app(
@@ -49,6 +57,8 @@ def build_asgi_app(
     sse = server.sse_app(sse_path="/sse", message_path="/messages/", transport_security=no_sdk_host_check)
 
     def protected(app, resource_path):
+        if not require_token:
+            return app
         return RequireBearerToken(app, resource_path=resource_path, registry=registry)
 
     @contextlib.asynccontextmanager
@@ -86,8 +96,14 @@ def build_asgi_app(
                 ],
                 expose_headers=["WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version"],
             ),
-            Middleware(AuthenticationMiddleware, backend=DotBearerAuthBackend(verifier or DotTokenVerifier())),
-            Middleware(AuthContextMiddleware),
+            *(
+                [
+                    Middleware(AuthenticationMiddleware, backend=DotBearerAuthBackend(verifier or DotTokenVerifier())),
+                    Middleware(AuthContextMiddleware),
+                ]
+                if require_token
+                else []
+            ),
         ],
         lifespan=lifespan,
     )

@@ -9,6 +9,7 @@ from oauth2_provider.models import get_access_token_model
 from pydantic import ConfigDict, Field
 
 from authserver.models import token_checksum
+from mcpapp.token_cache import VerifiedToken, VerifiedTokenCache, verified_tokens
 
 
 class DjangoAccessToken(AccessToken):
@@ -21,19 +22,45 @@ class DjangoAccessToken(AccessToken):
 
 
 class DotTokenVerifier:
-    """Looks bearer tokens up in DOT's table, asynchronously, by checksum.
+    """Looks bearer tokens up in DOT's table, asynchronously, by checksum, remembering the valid
+    ones for a while (``mcpapp.token_cache``: forgotten in every worker when revoked).
 
     With ``COMPLIANT_BCP_RFC9700_TOKEN_STORAGE`` DOT keeps only the SHA-256 of each token, so the
-    lookup is by ``token_checksum``. A revoked access token is deleted by DOT, so "not found"
-    covers unknown and revoked alike. Expiry is checked against ``clock`` (injectable for tests).
+    lookup is by ``token_checksum``. A revoked access token is deleted by DOT (or, revoked with its
+    refresh token's family, expired), so "not found" covers unknown and revoked alike. Expiry is
+    checked against ``clock`` (injectable for tests) on every use, remembered or not.
     The audience (RFC 8707) is checked by the caller, which knows the request's origin.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time):
+    def __init__(self, *, clock: Callable[[], float] = time.time, cache: VerifiedTokenCache = verified_tokens):
         self.clock = clock
+        self.cache = cache
 
     async def verify_token(self, token: str) -> DjangoAccessToken | None:
         checksum = token_checksum(token)
+        self.cache.sync()
+        verified = self.cache.get(checksum)
+        if verified is None:
+            generation = self.cache.generation
+            verified = await self._look_up(checksum)
+            if verified is None:
+                return None
+            self.cache.put(checksum, verified, generation=generation)
+        # RFC 6750 §3.1: an expired token is an invalid token.
+        if verified.expires_at <= self.clock():
+            return None
+        return DjangoAccessToken(
+            token=token,
+            client_id=verified.client_id,
+            scopes=list(verified.scopes),
+            expires_at=int(verified.expires_at),
+            resource=verified.audiences[0] if verified.audiences else None,
+            subject=str(verified.user.pk),
+            user=verified.user,
+            audiences=list(verified.audiences),
+        )
+
+    async def _look_up(self, checksum: str) -> VerifiedToken | None:
         row = await (
             get_access_token_model()
             .objects.select_related("user", "application")
@@ -42,24 +69,16 @@ class DotTokenVerifier:
         )
         if row is None:
             return None
-        expires_at = row.expires.timestamp()
-        # RFC 6750 §3.1: an expired token is an invalid token.
-        if expires_at <= self.clock():
-            return None
         # A token that acts for nobody (client credentials) or for a deactivated account is refused.
         if row.user is None or not row.user.is_active:
             return None
         # A token of a client an operator disabled is refused, whatever is left of it.
         if row.application is None or not row.application.is_usable(None):
             return None
-        audiences = list(row.resource or [])
-        return DjangoAccessToken(
-            token=token,
-            client_id=row.application.client_id if row.application else "",
-            scopes=row.scope.split(),
-            expires_at=int(expires_at),
-            resource=audiences[0] if audiences else None,
-            subject=str(row.user.pk),
+        return VerifiedToken(
+            client_id=row.application.client_id,
+            scopes=tuple(row.scope.split()),
+            expires_at=row.expires.timestamp(),
+            audiences=tuple(row.resource or []),
             user=row.user,
-            audiences=audiences,
         )

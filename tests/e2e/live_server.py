@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx2
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
+PRODUCT_APPLICATION = "config.asgi:application"  # what the production command serves
 
 
 def free_port() -> int:
@@ -51,7 +52,7 @@ class LiveServer:
     """One server on a fresh database of its own (unless ``env`` names one).
 
     ``workers=None`` runs ``manage.py runserver``; ``workers=N`` runs the production command,
-    uvicorn with N worker processes.
+    uvicorn with N worker processes, serving ``application`` (a benchmark serves its own).
     """
 
     def __init__(
@@ -61,10 +62,14 @@ class LiveServer:
         env: dict[str, str] | None = None,
         port: int | None = None,
         workers: int | None = None,
+        application: str = PRODUCT_APPLICATION,
     ):
+        if application != PRODUCT_APPLICATION and workers is None:
+            raise ValueError(f"runserver serves {PRODUCT_APPLICATION} only; give workers to serve another")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.workers = workers
+        self.application = application
         self.own_database = None
         database_url = (env or {}).get("DATABASE_URL")
         if database_url is None and suite_uses_postgresql():
@@ -154,7 +159,7 @@ class LiveServer:
             sys.executable,
             "-m",
             "uvicorn",
-            "config.asgi:application",
+            self.application,
             "--host=127.0.0.1",
             f"--port={self.port}",
             f"--workers={self.workers}",

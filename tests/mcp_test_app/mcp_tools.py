@@ -1,6 +1,8 @@
 """A third-party app's MCP contributions: a sync tool using the ORM, a slow async tool, a prompt and a
 resource, with a scope."""
 
+import os
+
 import anyio
 from django.contrib.auth import get_user_model
 
@@ -36,3 +38,9 @@ def greeting_card(occasion: str) -> str:
 @mcp_registry.resource("greetings://motto", title="Motto", mime_type="text/plain")
 def motto() -> str:
     return "Be kind."
+
+
+@mcp_registry.tool(title="Worker process")
+def worker_process() -> int:
+    """The id of the server process that answered (which worker a connection reached, for the tests)."""
+    return os.getpid()
