@@ -12,7 +12,7 @@ its client changes ends in :func:`token_cache_revoke` (``mcpapp.signals``):
   very next request looks it up and finds it gone;
 - **in the other workers** it is announced through Django's default cache, which every worker
   shares (the database or Redis): a tombstone per token, then a new value of one marker key. Each
-  worker reads the marker in the background, started by requests, about twice per
+  worker reads the marker in the background, started by requests, a little more often than
   ``MCP_TOKEN_REVOCATION_POLL_SECONDS``, and when it changed drops the tokens that have a tombstone.
   A worker answers from memory only while its last completed read started less than that interval
   ago; otherwise it looks tokens up. A revocation is therefore refused everywhere within the
@@ -38,7 +38,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connections, transaction
+from django.db import close_old_connections, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,9 @@ TOMBSTONE_PREFIX = "mcp-token-revoked:"
 # Tombstones outlive every entry that could still be remembered somewhere, with a margin.
 TOMBSTONE_MARGIN_SECONDS = 60
 TOMBSTONE_BATCH = 500
+# A read of the revocations starts this far into the interval, so that it completes before memory
+# stops being trusted (at the end of the interval).
+READ_AHEAD = 0.6
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ class VerifiedTokenCache:
     def sync(self) -> None:
         """Start a read of the revocations other processes announced if one is due, in the background:
         no request waits for it. Until it completes, :meth:`trusted` says whether memory may serve."""
-        if self.seconds <= 0 or self._syncing or self.clock() - self._synced_at < self.poll_seconds / 2:
+        if self.seconds <= 0 or self._syncing or self.clock() - self._synced_at < self.poll_seconds * READ_AHEAD:
             return
         self._syncing = True
         loop = asyncio.get_running_loop()
@@ -190,15 +193,14 @@ class VerifiedTokenCache:
                 logger.warning("Revocations can be read from the shared cache again")
             self._shared_readable = True
             self._synced_at = started
-        except Exception:  # any backend failure means: trust nothing remembered
+        except Exception as error:  # any backend failure means: trust nothing remembered
             if self._shared_readable:
-                logger.exception("Cannot read revocations from the shared cache; checking every token")
+                logger.warning("Cannot read revocations from the shared cache, checking every token: %r", error)
             self._shared_readable = False
             self.clear()
-            # A database cache's connection (this thread's, kept between reads) may be the broken part.
-            connections.close_all()
         finally:
             self._syncing = False
+            close_old_connections()  # as at the end of a request: nothing held between reads
 
     def _forget_tombstoned(self) -> None:
         with self._lock:
