@@ -12,12 +12,12 @@ throughput against concurrency, and every window's numbers to a CSV file beside 
 
     .venv/bin/python -m benchmarks.auth                              # SQLite, then PostgreSQL
     .venv/bin/python -m benchmarks.auth --database sqlite --quick    # two minutes
-    .venv/bin/python -m benchmarks.auth --database sqlite --concurrency 8 --max-seconds 600
+    .venv/bin/python -m benchmarks.auth --database sqlite --concurrency 8 --max-seconds 900
 
-A full run takes 5 to 25 minutes per database: on a quiet machine the interval narrows quickly; on
-a VM whose CPU speed wanders by ±10% from one second to the next it takes the whole three minutes,
-and ±0.015 at one concurrency takes about ten (the last command). Only 127.0.0.1 is used. The
-numbers are for reading, not for passing or failing.
+A full run takes 10 to 30 minutes per database: on a quiet machine the interval narrows quickly; on
+a VM whose CPU speed wanders by ±10% from one second to the next it takes the whole three minutes
+on each endpoint, and ±0.015 at one concurrency can take 10 to 15 (the last command: half an hour).
+Only 127.0.0.1 is used. The numbers are for reading, not for passing or failing.
 """
 
 import argparse
@@ -341,7 +341,8 @@ def print_notes(runs: list[DatabaseRun], cores: int, precision: float) -> None:
             needed = timed * (level.ratio_half_width / precision) ** 2
             print(
                 f"{run.vendor}, {clients(level.concurrency)}: auth/open is known to ±{level.ratio_half_width:.3f} only"
-                f" after {timed:g} s on each endpoint (this machine's speed wanders from one second to the next)."
+                f" after {timed:g} s on each endpoint (the machine's speed, and what else runs on it, vary from one"
+                " second to the next)."
                 f" ±{precision:g} would take about {needed:.0f} s on each: --database {run.vendor}"
                 f" --concurrency {level.concurrency} --max-seconds {needed:.0f}"
             )
