@@ -48,7 +48,7 @@ from benchmarks.harness import (
     started_server,
 )
 from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import REDIRECT_URI, client_register, code_obtain
+from tests.e2e.oauth_flow import REDIRECT_URI, client_register, client_registration, code_obtain
 from tests.e2e.person import Person
 
 PUBLIC, CONFIDENTIAL, LEGACY = "public", "confidential", "confidential, legacy PBKDF2 hash"
@@ -117,19 +117,8 @@ class Exchange:
 
 def client_register_confidential(server_url: str, *, name: str) -> Client:
     """RFC 7591: a server-side client registers itself for client_secret_basic and gets its secret."""
-    answer = httpx2.post(
-        server_url + "/o/register/",
-        json={
-            "client_name": name,
-            "redirect_uris": [REDIRECT_URI],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-            "token_endpoint_auth_method": "client_secret_basic",
-        },
-        timeout=30,
-    )
-    assert answer.status_code == 201, (answer.status_code, answer.text[:300])
-    return Client(answer.json()["client_id"], answer.json()["client_secret"])
+    registered = client_registration(server_url, name=name, auth_method="client_secret_basic")
+    return Client(registered["client_id"], registered["client_secret"])
 
 
 def clients_register(server_url: str, kind: str, count: int) -> list[Client]:

@@ -26,6 +26,7 @@ process forgets everything and remembers nothing until it can: every request goe
 import asyncio
 import contextvars
 import copy
+import dataclasses
 import logging
 import threading
 import time
@@ -88,7 +89,7 @@ class VerifiedTokenCache:
         self.generation = 0
         self._marker: str | None = None
         self._synced_at = -float("inf")  # when the last completed read of the revocations started
-        self._syncing = False
+        self._reading: asyncio.Task | None = None  # the read under way, if any
         self._shared_readable = True
 
     # --- This process ------------------------------------------------------------------------
@@ -104,8 +105,7 @@ class VerifiedTokenCache:
                 del self._entries[checksum]
                 return None
             self._entries.move_to_end(checksum)
-        token = remembered.token
-        return VerifiedToken(token.client_id, token.scopes, token.expires_at, token.audiences, copy.copy(token.user))
+        return dataclasses.replace(remembered.token, user=copy.copy(remembered.token.user))
 
     def put(self, checksum: str, token: VerifiedToken, *, generation: int) -> bool:
         """Remember ``token`` unless tokens were forgotten since ``generation`` was read."""
@@ -167,19 +167,15 @@ class VerifiedTokenCache:
     def sync(self) -> None:
         """Start a read of the revocations other processes announced if one is due, in the background:
         no request waits for it. Until it completes, :meth:`trusted` says whether memory may serve."""
-        if self.seconds <= 0 or self._syncing or self.clock() - self._synced_at < self.poll_seconds * READ_AHEAD:
+        if self.seconds <= 0 or self.clock() - self._synced_at < self.poll_seconds * READ_AHEAD:
             return
-        self._syncing = True
-        loop = asyncio.get_running_loop()
+        if self._reading is not None and not self._reading.done():
+            return
+        read = sync_to_async(self.read_revocations, thread_sensitive=True)
         # A context of its own: not the request's (its Django thread ends with it), but asgiref's
-        # one thread for code outside requests, where the read is one of Django's own.
-        loop.create_task(self._read_revocations(), context=contextvars.Context())
-
-    async def _read_revocations(self) -> None:
-        try:
-            await sync_to_async(self.read_revocations, thread_sensitive=True)()
-        finally:
-            self._syncing = False
+        # one thread for code outside requests, where the read is one of Django's own. The task is
+        # kept: the event loop holds only a weak reference to it.
+        self._reading = asyncio.get_running_loop().create_task(read(), context=contextvars.Context())
 
     def read_revocations(self) -> None:
         """Forget the tokens other processes revoked since the last read (synchronous: Django's cache)."""
@@ -199,7 +195,6 @@ class VerifiedTokenCache:
             self._shared_readable = False
             self.clear()
         finally:
-            self._syncing = False
             close_old_connections()  # as at the end of a request: nothing held between reads
 
     def _forget_tombstoned(self) -> None:

@@ -25,8 +25,9 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, challenge
 
 
-def client_register(server_url: str, *, name: str = "Test agent") -> str:
-    """RFC 7591: a public client registers itself, as MCP clients do; returns its client_id."""
+def client_registration(server_url: str, *, name: str = "Test agent", auth_method: str = "none") -> dict:
+    """RFC 7591: a client registers itself; returns the registration answer (``client_secret`` too,
+    for a confidential client's ``auth_method``)."""
     answer = httpx2.post(
         server_url + "/o/register/",
         json={
@@ -34,12 +35,17 @@ def client_register(server_url: str, *, name: str = "Test agent") -> str:
             "redirect_uris": [REDIRECT_URI],
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
-            "token_endpoint_auth_method": "none",
+            "token_endpoint_auth_method": auth_method,
         },
         timeout=30,
     )
     assert answer.status_code == 201, (answer.status_code, answer.text[:300])
-    return answer.json()["client_id"]
+    return answer.json()
+
+
+def client_register(server_url: str, *, name: str = "Test agent") -> str:
+    """RFC 7591: a public client registers itself, as MCP clients do; returns its client_id."""
+    return client_registration(server_url, name=name)["client_id"]
 
 
 def code_obtain(
