@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_float, env_int, env_list, env_str, persistent_rsa_key, persistent_secret
@@ -254,6 +255,9 @@ if SITE_URL.startswith("https://"):
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
 CORS_URLS_REGEX = r"^/(\.well-known/.*|o/(token|revoke_token|introspect|userinfo|register)/.*)$"
+# MCP clients send their protocol version on discovery requests too (MCP authorization, "Protocol
+# version header"); a browser asks first whether it may.
+CORS_ALLOW_HEADERS = (*default_cors_headers, "mcp-protocol-version")
 
 # --- OAuth 2.1 authorization server (django-oauth-toolkit) ----------------------------------
 OIDC_RSA_PRIVATE_KEY = env_str("OIDC_RSA_PRIVATE_KEY", "")

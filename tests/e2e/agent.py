@@ -34,9 +34,21 @@ class MemoryStorage:
 
 
 class Agent:
-    """An MCP client application: the SDK's OAuth provider, with a person at the browser."""
+    """An MCP client application: the SDK's OAuth provider, with a person at the browser.
 
-    def __init__(self, server_url: str, person: Person):
+    With ``client_metadata_url`` the application has a Client ID Metadata Document published at that
+    https URL (see :meth:`metadata_document`); the SDK then uses the URL as its client_id wherever the
+    authorization server advertises ``client_id_metadata_document_supported``, instead of registering.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        person: Person,
+        *,
+        client_name: str = "SDK test agent",
+        client_metadata_url: str | None = None,
+    ):
         self.server_url = server_url
         self.person = person
         self.storage = MemoryStorage()
@@ -46,7 +58,7 @@ class Agent:
         self.oauth = OAuthClientProvider(
             server_url=server_url,
             client_metadata=OAuthClientMetadata(
-                client_name="SDK test agent",
+                client_name=client_name,
                 redirect_uris=[REDIRECT_URI],
                 grant_types=["authorization_code", "refresh_token"],
                 response_types=["code"],
@@ -55,7 +67,15 @@ class Agent:
             storage=self.storage,
             redirect_handler=self._open_browser,
             callback_handler=self._receive_callback,
+            client_metadata_url=client_metadata_url,
         )
+
+    def metadata_document(self) -> dict:
+        """The Client ID Metadata Document this application publishes at its ``client_metadata_url``:
+        its client metadata, and as ``client_id`` that URL, as draft-ietf-oauth-client-id-metadata-document
+        requires of a document."""
+        metadata = self.oauth.context.client_metadata.model_dump(mode="json", exclude_none=True)
+        return {**metadata, "client_id": self.oauth.context.client_metadata_url}
 
     async def _open_browser(self, authorization_url: str) -> None:
         self.authorization_url = authorization_url
@@ -93,6 +113,10 @@ class Agent:
                 transport = streamable_http_client(self.server_url, http_client=http)
             async with Client(transport, mode=mode) as client:
                 yield client
+
+    def requests(self, method: str, path: str) -> list[int]:
+        """The statuses of the responses to the agent's ``method`` requests to ``path``."""
+        return [code for m, p, code, _challenge in self.responses if (m, p) == (method, path)]
 
     def challenges(self, status: int) -> list[str]:
         """The WWW-Authenticate challenges of the responses with ``status``."""
