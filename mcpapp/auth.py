@@ -23,6 +23,11 @@ from mcpapp.verifier import DotTokenVerifier
 
 
 def request_origin(conn: HTTPConnection) -> str:
+    """``scheme://host[:port]`` as the client addressed it: what Starlette's ``conn.url`` gives,
+    without building the whole URL on every request."""
+    host = conn.headers.get("host")
+    if host:
+        return f"{conn.scope.get('scheme', 'http')}://{host}"
     return f"{conn.url.scheme}://{conn.url.netloc}"
 
 

@@ -6,6 +6,8 @@ check that the metadata's ``resource`` is their endpoint URL (RFC 9728 §3.3):
 ``/star/messages/``).
 """
 
+import functools
+
 from django.conf import settings
 from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 
@@ -41,7 +43,14 @@ def audience_covers(audiences: list[str], resource: str) -> bool:
     Matching is django-oauth-toolkit's component-wise prefix match (``https://host`` covers
     ``https://host/star/mcp``; ``https://host/star/mcpx`` and other hosts do not).
     """
-    return bool(audiences) and validate_resource_as_url_prefix(resource, audiences)
+    return _covers(tuple(audiences), resource)
+
+
+# Every MCP request asks this for its token's audiences and the endpoint's URL, the same few pairs
+# again and again; DOT's answer is a pure function of the strings (it parses both URLs each time).
+@functools.lru_cache(maxsize=1024)
+def _covers(audiences: tuple[str, ...], resource: str) -> bool:
+    return bool(audiences) and validate_resource_as_url_prefix(resource, list(audiences))
 
 
 def names_known_resource(requested: str, request_origin: str) -> bool:

@@ -25,8 +25,6 @@ process forgets everything and remembers nothing until it can: every request goe
 
 import asyncio
 import contextvars
-import copy
-import dataclasses
 import logging
 import threading
 import time
@@ -61,7 +59,7 @@ class VerifiedToken:
     scopes: tuple[str, ...]
     expires_at: float  # seconds since the epoch
     audiences: tuple[str, ...]
-    user: Any  # the Django user; handed out as a copy, so a tool cannot change the remembered one
+    user: Any  # the Django user; tools get a copy (DjangoAccessToken.user), never this one
 
 
 @dataclass
@@ -105,7 +103,7 @@ class VerifiedTokenCache:
                 del self._entries[checksum]
                 return None
             self._entries.move_to_end(checksum)
-        return dataclasses.replace(remembered.token, user=copy.copy(remembered.token.user))
+        return remembered.token
 
     def put(self, checksum: str, token: VerifiedToken, *, generation: int) -> bool:
         """Remember ``token`` unless tokens were forgotten since ``generation`` was read."""

@@ -1,5 +1,7 @@
 """The MCP SDK's ``TokenVerifier`` over django-oauth-toolkit's access-token table."""
 
+import copy
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,12 +15,21 @@ from mcpapp.token_cache import VerifiedToken, VerifiedTokenCache, verified_token
 
 
 class DjangoAccessToken(AccessToken):
-    """What a verified token tells the MCP layer: the SDK's fields plus the Django user."""
+    """What a verified token tells the MCP layer: the SDK's fields plus the Django user.
+
+    ``user`` is a copy of the user the verifier looked up, made when a tool first asks for it: the
+    looked-up one may be remembered for later requests (``mcpapp.token_cache``), which a tool that
+    changes its user must not reach, and most requests never ask.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    user: Any = Field(exclude=True, repr=False)
+    verified_user: Any = Field(exclude=True, repr=False)
     audiences: list[str] = Field(default_factory=list)
+
+    @functools.cached_property
+    def user(self):
+        return copy.copy(self.verified_user)
 
 
 class DotTokenVerifier:
@@ -49,14 +60,15 @@ class DotTokenVerifier:
         # RFC 6750 §3.1: an expired token is an invalid token.
         if verified.expires_at <= self.clock():
             return None
-        return DjangoAccessToken(
+        # Built from values this module checked, so without pydantic's validation (a per-request cost).
+        return DjangoAccessToken.model_construct(
             token=token,
             client_id=verified.client_id,
             scopes=list(verified.scopes),
             expires_at=int(verified.expires_at),
             resource=verified.audiences[0] if verified.audiences else None,
             subject=str(verified.user.pk),
-            user=verified.user,
+            verified_user=verified.user,
             audiences=list(verified.audiences),
         )
 

@@ -107,6 +107,18 @@ def test_a_remembered_token_is_refused_once_it_expires(alice, agent):
     assert served(token, clock=lambda: time.time() + 660) == 401
 
 
+def test_a_tool_that_changes_its_user_does_not_change_the_next_requests(alice, agent):
+    token = make_access_token(alice, agent)
+    verifier = DotTokenVerifier()
+    first = anyio.run(verifier.verify_token, token)
+    first.user.first_name = "Changed by a tool"
+    second = anyio.run(verifier.verify_token, token)
+
+    assert remembered(token)
+    assert second.user.first_name == alice.first_name
+    assert second.user.pk == alice.pk
+
+
 def test_unknown_tokens_are_not_remembered(alice, agent):
     assert served("not-a-token") == 401
     assert not remembered("not-a-token")
