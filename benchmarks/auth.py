@@ -24,15 +24,14 @@ import argparse
 import contextlib
 import csv
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.auth_rounds import ENDPOINTS, OPEN_MCP_PATH, OTHER_BUSY_CORES, Level, RoundsPlan, level_measure
 from benchmarks.harness import (
+    BenchmarkWorkdir,
     benchmark_database,
     connect_agents,
     machine_summary,
@@ -379,15 +378,12 @@ def rounds_csv_write(runs: list[DatabaseRun], path: Path) -> None:
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     cores = os.cpu_count() or 1
-    workdir = Path(tempfile.mkdtemp(prefix="mcp-auth-"))
+    workdir = BenchmarkWorkdir("mcp-auth-")
     print_header(arguments)
     runs: list[DatabaseRun] = []
-    try:
+    with workdir.kept_on_failure():
         for vendor in arguments.databases:
-            runs.append(run_database(vendor, arguments, workdir))
-    except BaseException:
-        print(f"\nServer logs kept in {workdir}", file=sys.stderr)
-        raise
+            runs.append(run_database(vendor, arguments, workdir.path))
     for run in runs:
         print_table(run)
         print()
@@ -406,10 +402,7 @@ def main(argv: list[str]) -> int:
         run.log_problems or any(level.tally(endpoint).failed for level in run.levels for endpoint in ENDPOINTS)
         for run in runs
     )
-    if troubled:
-        print(f"Server logs kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.finish(troubled=troubled)
     return 0
 
 

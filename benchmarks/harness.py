@@ -9,7 +9,10 @@ consent, PKCE code exchange), up front, so that timed traffic only uses them.
 import contextlib
 import os
 import platform
+import shutil
 import sqlite3
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -80,6 +83,28 @@ def benchmark_database(vendor: str) -> Iterator[BenchmarkDatabase]:
 
 
 # --- The server ---------------------------------------------------------------------------
+
+
+class BenchmarkWorkdir:
+    """A new temporary directory for one benchmark run's servers (databases, logs): named on the way
+    out when the run fails or its servers had problems, so their logs can be read; removed otherwise."""
+
+    def __init__(self, prefix: str):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix))
+
+    @contextlib.contextmanager
+    def kept_on_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            print(f"\nServer logs kept in {self.path}", file=sys.stderr)
+            raise
+
+    def finish(self, *, troubled: bool) -> None:
+        if troubled:
+            print(f"\nServer logs kept in {self.path}")
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -13,14 +13,13 @@ Only 127.0.0.1 is used. The numbers are for reading, not for passing or failing.
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.harness import (
     BenchmarkDatabase,
+    BenchmarkWorkdir,
     CpuMeter,
     CpuUse,
     benchmark_database,
@@ -219,35 +218,28 @@ def print_notes(runs: list[WorkerRun], cores: int, busy_before: float) -> None:
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
     cores = os.cpu_count() or 1
-    workdir = Path(tempfile.mkdtemp(prefix="mcp-load-"))
+    workdir = BenchmarkWorkdir("mcp-load-")
     runs: list[WorkerRun] = []
     busy_before = 0.0
-    try:
-        with benchmark_database(arguments.database) as database:
-            print_header(arguments, database)
-            for workers in arguments.workers:
-                busy = wait_for_idle_machine(busy_cores=OTHER_BUSY_CORES, timeout=arguments.wait_for_idle)
-                busy_before = max(busy_before, busy)
-                run = run_with_workers(workers, arguments, database, workdir)
-                runs.append(run)
-                print(
-                    f"  {workers} worker(s): {busy:.2f} cores busy before the start;"
-                    f" {run.tally.requests_per_second:.1f} req/s, {run.tally.failed} failed",
-                    flush=True,
-                )
-    except BaseException:
-        print(f"\nServer logs kept in {workdir}", file=sys.stderr)
-        raise
+    with workdir.kept_on_failure(), benchmark_database(arguments.database) as database:
+        print_header(arguments, database)
+        for workers in arguments.workers:
+            busy = wait_for_idle_machine(busy_cores=OTHER_BUSY_CORES, timeout=arguments.wait_for_idle)
+            busy_before = max(busy_before, busy)
+            run = run_with_workers(workers, arguments, database, workdir.path)
+            runs.append(run)
+            print(
+                f"  {workers} worker(s): {busy:.2f} cores busy before the start;"
+                f" {run.tally.requests_per_second:.1f} req/s, {run.tally.failed} failed",
+                flush=True,
+            )
     print()
     print_table(runs)
     for run in runs:
         print_details(run)
     print_notes(runs, cores, busy_before)
     troubled = any(run.tally.failed or run.tally.lost_clients or run.log_problems for run in runs)
-    if troubled:
-        print(f"\nServer logs kept in {workdir}")
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.finish(troubled=troubled)
     return 0
 
 

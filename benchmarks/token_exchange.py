@@ -24,9 +24,7 @@ import argparse
 import itertools
 import json
 import math
-import shutil
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -35,11 +33,11 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 
 import httpx2
 
 from benchmarks.harness import (
+    BenchmarkWorkdir,
     CpuMeter,
     benchmark_database,
     machine_summary,
@@ -357,30 +355,26 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     arguments = parse_arguments(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="mcp-token-exchange-"))
-    try:
-        with benchmark_database(arguments.database) as database:
-            print(f"Machine:  {machine_summary()}")
-            print(f"Python:   {python_summary()}")
-            print(f"Database: {database.describe()}")
-            print(
-                f"Load:     {arguments.concurrency} clients sending token requests back to back,"
-                f" {arguments.seconds:g} s per row, to uvicorn with {arguments.workers} worker(s)\n",
-                flush=True,
-            )
-            with started_server(workdir / "server", workers=arguments.workers, database=database) as server:
-                rates = token_exchange_rates(server, seconds=arguments.seconds, concurrency=arguments.concurrency)
-            problems = server_log_problems(server)
-    except BaseException:
-        print(f"\nServer logs kept in {workdir}", file=sys.stderr)
-        raise
+    workdir = BenchmarkWorkdir("mcp-token-exchange-")
+    with workdir.kept_on_failure(), benchmark_database(arguments.database) as database:
+        print(f"Machine:  {machine_summary()}")
+        print(f"Python:   {python_summary()}")
+        print(f"Database: {database.describe()}")
+        print(
+            f"Load:     {arguments.concurrency} clients sending token requests back to back,"
+            f" {arguments.seconds:g} s per row, to uvicorn with {arguments.workers} worker(s)\n",
+            flush=True,
+        )
+        with started_server(workdir.path / "server", workers=arguments.workers, database=database) as server:
+            rates = token_exchange_rates(server, seconds=arguments.seconds, concurrency=arguments.concurrency)
+        problems = server_log_problems(server)
     print(format_token_exchange_rates(rates))
     print("\n(server CPU: user + system time of the server's processes in the window, per request sent)")
-    if problems or any(rate.errors for rate in rates):
+    troubled = bool(problems) or any(rate.errors for rate in rates)
+    if troubled:
         print(f"\nServer log ({server.log_path}), from its first warning or traceback:")
         print("\n".join(f"  | {line}" for line in problems))
-    else:
-        shutil.rmtree(workdir, ignore_errors=True)
+    workdir.finish(troubled=troubled)
     return 0
 
 
