@@ -1,8 +1,10 @@
 """Bearer authentication in front of the MCP transports (RFC 6750, RFC 8707, RFC 9728).
 
 The SDK's own wiring takes the resource URL once, at start-up; here the origin may be each
-request's (when ``SITE_URL`` is unset), so the backend and the challenge compute it per request.
-The SDK's ``AuthenticatedUser`` and ``AuthContextMiddleware`` are used as they are, so
+request's (when ``SITE_URL`` is unset), so the check and the challenge compute it per request.
+What a request is let through with is what the SDK's own middleware would leave: its
+``AuthenticatedUser`` in ``scope["user"]`` (the transports bind sessions to it), Starlette's
+``AuthCredentials`` in ``scope["auth"]``, and the SDK's ``auth_context_var`` set, so
 ``mcp.server.auth.middleware.auth_context.get_access_token()`` works in tools.
 """
 
@@ -10,10 +12,11 @@ import json
 
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
+from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
-from starlette.authentication import AuthCredentials, AuthenticationBackend
-from starlette.requests import HTTPConnection
+from starlette.authentication import AuthCredentials
+from starlette.datastructures import URL, Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authserver.scopes import scope_registry
@@ -22,35 +25,21 @@ from mcpapp.resource import audience_covers, resource_metadata_url, resource_url
 from mcpapp.verifier import DotTokenVerifier
 
 
-def request_origin(conn: HTTPConnection) -> str:
-    """``scheme://host[:port]`` as the client addressed it: what Starlette's ``conn.url`` gives,
-    without building the whole URL on every request."""
-    host = conn.headers.get("host")
+def request_origin(scope: Scope, headers: Headers) -> str:
+    """``scheme://host[:port]`` as the client addressed it: what Starlette's URL gives, without
+    building the whole URL on every request (the ``Host`` header, which ``AllowedHostsMiddleware`` checked)."""
+    host = headers.get("host")
     if host:
-        return f"{conn.scope.get('scheme', 'http')}://{host}"
-    return f"{conn.url.scheme}://{conn.url.netloc}"
+        return f"{scope.get('scheme', 'http')}://{host}"
+    url = URL(scope=scope)
+    return f"{url.scheme}://{url.netloc}"
 
 
-def _bearer_token(conn: HTTPConnection) -> str | None:
-    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+def _bearer_token(headers: Headers) -> str | None:
+    """RFC 6750 §2.1: the ``Authorization: Bearer <token>`` credentials (the scheme is case-insensitive)."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
-
-
-class DotBearerAuthBackend(AuthenticationBackend):
-    """Who the bearer token speaks for; whether it is *for this endpoint* is RequireBearerToken's call."""
-
-    def __init__(self, verifier: DotTokenVerifier):
-        self.verifier = verifier
-
-    async def authenticate(self, conn: HTTPConnection):
-        token = _bearer_token(conn)
-        if token is None:
-            return None
-        verified = await self.verifier.verify_token(token)
-        if verified is None:
-            return None
-        return AuthCredentials(verified.scopes), AuthenticatedUser(verified)
 
 
 async def send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -73,7 +62,8 @@ async def send_json(send: Send, status: int, body: dict, headers: list[tuple[byt
 class RequireBearerToken:
     """Lets a request through only with a valid token for ``resource_path`` carrying the scopes it needs.
 
-    The endpoint needs the base scope; a ``tools/call``, ``resources/read`` or ``prompts/get`` also
+    The token is looked up by ``verifier`` (remembered tokens first, ``mcpapp.token_cache``). The
+    endpoint needs the base scope; a ``tools/call``, ``resources/read`` or ``prompts/get`` also
     needs what that entry of ``registry`` declares, checked here from the JSON-RPC body before the
     SDK sees the request. Refusals carry ``WWW-Authenticate: Bearer`` with ``resource_metadata``
     (RFC 9728 §5.1):
@@ -84,59 +74,69 @@ class RequireBearerToken:
     - 403 ``insufficient_scope`` with the ``scope`` the request needs (RFC 6750 §3.1; MCP
       authorization, scope challenge handling), which the client adds to what it holds and
       re-authorizes for (step-up).
+
+    One middleware does what the SDK spreads over three (Starlette's ``AuthenticationMiddleware``,
+    its ``AuthContextMiddleware`` and ``RequireAuthMiddleware``): every MCP request passes through
+    it, and each layer wrapping the transport is re-entered every time the request's task resumes.
     """
 
-    def __init__(self, app: ASGIApp, *, resource_path: str, registry: MCPRegistry):
+    def __init__(self, app: ASGIApp, *, resource_path: str, registry: MCPRegistry, verifier: DotTokenVerifier):
         self.app = app
         self.resource_path = resource_path
         self.registry = registry
+        self.verifier = verifier
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        conn = HTTPConnection(scope)
-        user = scope.get("user")
+        headers = Headers(scope=scope)
+        origin, bearer = request_origin(scope, headers), _bearer_token(headers)
+        token = await self.verifier.verify_token(bearer) if bearer else None
         # RFC 8707 §2 / MCP authorization "Token audience binding": a token issued for another
         # resource, even by this same authorization server, is not valid here.
-        if isinstance(user, AuthenticatedUser) and not audience_covers(
-            user.access_token.audiences, resource_url(request_origin(conn), self.resource_path)
-        ):
-            user = None
+        if token is not None and not audience_covers(token.audiences, resource_url(origin, self.resource_path)):
+            token = None
         # What this request needs: the base scope, and for a use of a registered tool, resource or
         # prompt, what that entry declares (read from the JSON-RPC body, which is then replayed).
-        authenticated = isinstance(user, AuthenticatedUser)
         needed = [scope_registry.base.name]
         if scope["method"] == "POST":
             # Without a valid token only a small body is worth reading, for the challenge's hint.
-            body = await _read_body(receive, DEFAULT_MAX_REQUEST_BODY_SIZE if authenticated else 64 * 1024)
-            if body is None and authenticated:
+            body = await _read_body(receive, DEFAULT_MAX_REQUEST_BODY_SIZE if token else 64 * 1024)
+            if body is None and token:
                 description = "The request body is too large"
                 await send_json(send, 413, {"error": "invalid_request", "error_description": description})
                 return
             if body is not None:
                 needed = list(dict.fromkeys([*needed, *self.registry.scopes_for_message(_json_or_none(body))]))
                 receive = _replay(body, receive)
-        if not authenticated:
-            if _bearer_token(conn) is None:
-                await self._challenge(send, conn, 401, None, "Authentication required", needed)
+        if token is None:
+            if bearer is None:
+                await self._challenge(send, origin, 401, None, "Authentication required", needed)
             else:
                 description = "The access token is unknown, expired, revoked or for another resource"
-                await self._challenge(send, conn, 401, "invalid_token", description, needed)
+                await self._challenge(send, origin, 401, "invalid_token", description, needed)
             return
-        if scope_registry.missing(granted=scope["auth"].scopes, required=needed):
+        if scope_registry.missing(granted=token.scopes, required=needed):
             description = "This request needs more access than the access token carries"
-            await self._challenge(send, conn, 403, "insufficient_scope", description, needed)
+            await self._challenge(send, origin, 403, "insufficient_scope", description, needed)
             return
-        await self.app(scope, receive, send)
+        # Handed to the transport as the SDK's middleware would (in this frame: one layer fewer).
+        user = AuthenticatedUser(token)
+        scope["user"], scope["auth"] = user, AuthCredentials(token.scopes)
+        context = auth_context_var.set(user)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            auth_context_var.reset(context)
 
-    async def _challenge(self, send, conn, status, error, description, scope=None):
+    async def _challenge(self, send, origin, status, error, description, needed=None):
         params = []
         if error:
             params += [f'error="{error}"', f'error_description="{description}"']
-        if scope:
-            params.append(f'scope="{" ".join(scope)}"')
-        params.append(f'resource_metadata="{resource_metadata_url(request_origin(conn), self.resource_path)}"')
+        if needed:
+            params.append(f'scope="{" ".join(needed)}"')
+        params.append(f'resource_metadata="{resource_metadata_url(origin, self.resource_path)}"')
         body = {"error": error or "invalid_token", "error_description": description}
         await send_json(send, status, body, [(b"www-authenticate", ("Bearer " + ", ".join(params)).encode())])
 
@@ -183,7 +183,7 @@ class AllowedHostsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = HTTPConnection(scope).headers.get("host", "")
+            host = Headers(scope=scope).get("host", "")
             domain, _port = split_domain_port(host)
             if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
                 await send_json(

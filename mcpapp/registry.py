@@ -171,7 +171,7 @@ class MCPRegistry:
 
     def find(self, kind: Kind, value: str) -> Entry | None:
         exact = self._entries.get((kind, value))
-        if exact is not None:
+        if exact is not None or kind != "resource":  # tools and prompts are named exactly
             return exact
         return next((entry for entry in self if entry.kind == kind and entry.names(value)), None)
 

@@ -3,17 +3,15 @@
 import contextlib
 
 from django.conf import settings
-from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcpapp.auth import AllowedHostsMiddleware, DotBearerAuthBackend, RequireBearerToken
+from mcpapp.auth import AllowedHostsMiddleware, RequireBearerToken
 from mcpapp.lifecycle import DjangoRequestLifecycle
 from mcpapp.registry import MCPRegistry, mcp_registry
 from mcpapp.verifier import DotTokenVerifier
@@ -56,10 +54,12 @@ def build_asgi_app(
     )
     sse = server.sse_app(sse_path="/sse", message_path="/messages/", transport_security=no_sdk_host_check)
 
+    verifier = verifier or DotTokenVerifier()
+
     def protected(app, resource_path):
         if not require_token:
             return app
-        return RequireBearerToken(app, resource_path=resource_path, registry=registry)
+        return RequireBearerToken(app, resource_path=resource_path, registry=registry, verifier=verifier)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
@@ -95,14 +95,6 @@ def build_asgi_app(
                     "Last-Event-ID",
                 ],
                 expose_headers=["WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version"],
-            ),
-            *(
-                [
-                    Middleware(AuthenticationMiddleware, backend=DotBearerAuthBackend(verifier or DotTokenVerifier())),
-                    Middleware(AuthContextMiddleware),
-                ]
-                if require_token
-                else []
             ),
         ],
         lifespan=lifespan,

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.factories import make_access_token, make_client
+from tests.factories import make_access_token, make_client, make_user
 from tests.mcpapp.helpers import HEADERS, INITIALIZE, bearer, mcp_session, run_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -161,3 +161,25 @@ def test_host_outside_allowed_hosts_is_refused_with_json():
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+def test_a_stateful_session_answers_only_the_credential_that_opened_it(alice, client_app, settings):
+    """The SDK binds a session to the authenticated user the gate leaves in the request (``scope["user"]``):
+    another person's valid token holding the session id gets 404, as if it did not exist."""
+    settings.MCP_STATELESS_HTTP = False
+    alices = make_access_token(alice, client_app)
+    bobs = make_access_token(make_user("bob"), client_app)
+    tools_list = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+    async def interaction(http):
+        opened = await http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, **bearer(alices)})
+        session = {"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
+        as_bob = await http.post("/star/mcp", json=tools_list, headers={**HEADERS, **session, **bearer(bobs)})
+        as_alice = await http.post("/star/mcp", json=tools_list, headers={**HEADERS, **session, **bearer(alices)})
+        return as_bob, as_alice
+
+    as_bob, as_alice = run_app(interaction)
+    assert as_bob.status_code == 404
+    assert "whoami" not in as_bob.text
+    assert as_alice.status_code == 200
+    assert "whoami" in as_alice.text
