@@ -25,9 +25,15 @@ def _is_plaintext(secret: str) -> bool:
     return False
 
 
+# hashlib.sha256() looks the algorithm up in OpenSSL (3.x) on every call; a copy of one does not.
+_SHA256 = hashlib.sha256()
+
+
 def token_checksum(token: str) -> str:
     """What DOT looks a token up by (with COMPLIANT_BCP_RFC9700_TOKEN_STORAGE, all it stores): its SHA-256."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    digest = _SHA256.copy()
+    digest.update(token.encode("utf-8"))
+    return digest.hexdigest()
 
 
 class Application(AbstractApplication):

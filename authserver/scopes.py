@@ -33,6 +33,7 @@ class ScopeRegistry:
 
     def __init__(self, *scopes: Scope):
         self._scopes: dict[str, Scope] = {}
+        self._base: Scope | None = None  # asked for by every MCP request: found once, not each time
         self.register(*scopes)
 
     def register(self, *scopes: Scope) -> None:
@@ -47,6 +48,8 @@ class ScopeRegistry:
             if scope.base and any(other.base and other.name != scope.name for other in self._scopes.values()):
                 raise ImproperlyConfigured(f"Scope {scope.name!r} cannot be a second base scope")
             self._scopes[scope.name] = scope
+            if scope.base:
+                self._base = scope
 
     def __contains__(self, name: str) -> bool:
         return name in self._scopes
@@ -63,7 +66,9 @@ class ScopeRegistry:
 
     @property
     def base(self) -> Scope:
-        return next(scope for scope in self._scopes.values() if scope.base)
+        if self._base is None:
+            raise ImproperlyConfigured("No base scope is registered")
+        return self._base
 
     def expand(self, granted: Iterable[str]) -> set[str]:
         """``granted`` plus every scope they cover, transitively."""

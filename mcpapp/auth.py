@@ -10,6 +10,7 @@ What a request is let through with is what the SDK's own middleware would leave:
 
 import json
 
+import pydantic_core
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.auth.middleware.auth_context import auth_context_var
@@ -159,8 +160,10 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 def _json_or_none(body: bytes):
+    """The body as the SDK's Streamable HTTP transport parses it (the same parser: no message reads
+    one way here and another there), or None when it is not JSON."""
     try:
-        return json.loads(body)
+        return pydantic_core.from_json(body)
     except ValueError:  # the SDK answers malformed JSON-RPC with its own parse error
         return None
 

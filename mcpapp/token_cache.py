@@ -60,6 +60,8 @@ class VerifiedToken:
     expires_at: float  # seconds since the epoch
     audiences: tuple[str, ...]
     user: Any  # the Django user; tools get a copy (DjangoAccessToken.user), never this one
+    # What each request's AccessToken is copied from (mcpapp.verifier): all of the above, and no token.
+    access_token: Any
 
 
 @dataclass

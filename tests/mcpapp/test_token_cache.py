@@ -119,6 +119,21 @@ def test_a_tool_that_changes_its_user_does_not_change_the_next_requests(alice, a
     assert second.user.pk == alice.pk
 
 
+def test_each_request_gets_its_own_access_token_and_memory_keeps_no_token(alice, agent):
+    token = make_access_token(alice, agent, scope="mcp profile")
+    verifier = DotTokenVerifier()
+    first = anyio.run(verifier.verify_token, token)
+    first.scopes.append("notes:write")  # a tool that changes what it was handed
+    second = anyio.run(verifier.verify_token, token)
+
+    assert second.token == token and second.client_id == agent.client_id and second.subject == str(alice.pk)
+    assert second.scopes == ["mcp", "profile"]
+    assert second is not first
+    # The database keeps no token (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE); what memory remembers holds none either.
+    entry = verified_tokens.get(token_checksum(token))
+    assert token not in repr(vars(entry)) and token not in repr(entry.access_token.__dict__)
+
+
 def test_unknown_tokens_are_not_remembered(alice, agent):
     assert served("not-a-token") == 401
     assert not remembered("not-a-token")
@@ -257,7 +272,7 @@ def test_another_worker_keeps_tokens_that_were_not_revoked(alice, agent):
 def test_a_lookup_under_way_while_a_revocation_is_learnt_is_not_remembered(alice, agent):
     cache = VerifiedTokenCache(seconds=60, max_entries=100, poll_seconds=3600)
     cache.read_revocations()
-    verified = VerifiedToken("client", ("mcp",), time.time() + 600, (), alice)
+    verified = VerifiedToken("client", ("mcp",), time.time() + 600, (), alice, access_token=None)
     generation = cache.generation  # read before the lookup
     cache.forget(["some revoked token"])  # a revocation arrives while the row is being read
     assert cache.put("checksum", verified, generation=generation) is False
@@ -267,7 +282,7 @@ def test_a_lookup_under_way_while_a_revocation_is_learnt_is_not_remembered(alice
 def test_only_so_many_tokens_are_remembered(alice):
     cache = VerifiedTokenCache(seconds=60, max_entries=3, poll_seconds=3600)
     cache.read_revocations()
-    verified = VerifiedToken("client", ("mcp",), time.time() + 600, (), alice)
+    verified = VerifiedToken("client", ("mcp",), time.time() + 600, (), alice, access_token=None)
     for index in range(5):
         cache.put(f"checksum-{index}", verified, generation=cache.generation)
     assert len(cache) == 3
