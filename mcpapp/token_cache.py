@@ -55,12 +55,11 @@ READ_AHEAD = 0.6
 class VerifiedToken:
     """What the verifier learnt about a token from the database (never the token itself)."""
 
-    client_id: str
     scopes: tuple[str, ...]
     expires_at: float  # seconds since the epoch
     audiences: tuple[str, ...]
-    user: Any  # the Django user; tools get a copy (DjangoAccessToken.user), never this one
-    # What each request's AccessToken is copied from (mcpapp.verifier): all of the above, and no token.
+    # What each request's AccessToken is copied from (mcpapp.verifier): the client, the user (tools
+    # get a copy, DjangoAccessToken.user, never this one) and the rest, but no token.
     access_token: Any
 
 

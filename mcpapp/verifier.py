@@ -81,12 +81,11 @@ class DotTokenVerifier:
         # A token of a client an operator disabled is refused, whatever is left of it.
         if row.application is None or not row.application.is_usable(None):
             return None
-        client_id, scopes, audiences = row.application.client_id, tuple(row.scope.split()), tuple(row.resource or [])
-        expires_at = row.expires.timestamp()
+        scopes, expires_at, audiences = tuple(row.scope.split()), row.expires.timestamp(), tuple(row.resource or [])
         # Built from values this module checked, so without pydantic's validation.
         access_token = DjangoAccessToken.model_construct(
             token="",
-            client_id=client_id,
+            client_id=row.application.client_id,
             scopes=[],
             expires_at=int(expires_at),
             resource=audiences[0] if audiences else None,
@@ -94,4 +93,4 @@ class DotTokenVerifier:
             verified_user=row.user,
             audiences=[],
         )
-        return VerifiedToken(client_id, scopes, expires_at, audiences, row.user, access_token)
+        return VerifiedToken(scopes, expires_at, audiences, access_token)

@@ -272,7 +272,7 @@ def test_another_worker_keeps_tokens_that_were_not_revoked(alice, agent):
 def test_a_lookup_under_way_while_a_revocation_is_learnt_is_not_remembered(alice, agent):
     cache = VerifiedTokenCache(seconds=60, max_entries=100, poll_seconds=3600)
     cache.read_revocations()
-    verified = VerifiedToken("client", ("mcp",), time.time() + 600, (), alice, access_token=None)
+    verified = VerifiedToken(("mcp",), time.time() + 600, (), access_token=None)
     generation = cache.generation  # read before the lookup
     cache.forget(["some revoked token"])  # a revocation arrives while the row is being read
     assert cache.put("checksum", verified, generation=generation) is False
@@ -282,7 +282,7 @@ def test_a_lookup_under_way_while_a_revocation_is_learnt_is_not_remembered(alice
 def test_only_so_many_tokens_are_remembered(alice):
     cache = VerifiedTokenCache(seconds=60, max_entries=3, poll_seconds=3600)
     cache.read_revocations()
-    verified = VerifiedToken("client", ("mcp",), time.time() + 600, (), alice, access_token=None)
+    verified = VerifiedToken(("mcp",), time.time() + 600, (), access_token=None)
     for index in range(5):
         cache.put(f"checksum-{index}", verified, generation=cache.generation)
     assert len(cache) == 3
