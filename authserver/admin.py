@@ -1,17 +1,22 @@
 """Admin for operators: clients (how they registered, whose, trusted or not, in use or not), tokens
 (who, which client, what for, until when, never the token itself), consent, and the audit trail."""
 
+import django.contrib.auth.admin  # noqa: F401 - registers the user admin, which is extended below
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.html import format_html
 from oauth2_provider.admin import AccessTokenAdmin, ApplicationAdmin, GrantAdmin, RefreshTokenAdmin
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
+from authserver.accounts import user_sign_out_everywhere
 from authserver.audit import audit_record
-from authserver.clients import client_disable, client_revoke_tokens, live_access_tokens
+from authserver.clients import client_disable, client_revoke_tokens
 from authserver.consent import consent_revoke
 from authserver.models import Application, AuditEvent, ConsentGrant
+from authserver.revocation import live_access_tokens
 
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
@@ -26,7 +31,7 @@ def _count(queryset):
 
 class ClientAdmin(ApplicationAdmin):
     list_display = (
-        "name",
+        "display_name",
         "client_id",
         "registration_source",
         "user",
@@ -36,9 +41,9 @@ class ClientAdmin(ApplicationAdmin):
         "last_used",
         "active_tokens",
     )
-    list_filter = ("registration_source", "skip_authorization", "is_active", "client_type")
+    list_filter = ("registration_source", "skip_authorization", "is_active", "client_type", "may_introspect")
     search_fields = ("name", "client_id", "user__username", "user__email")
-    readonly_fields = (*ApplicationAdmin.readonly_fields, "created", "last_used")
+    readonly_fields = (*ApplicationAdmin.readonly_fields, "created", "last_used", "client_metadata")
     actions = ["revoke_all_tokens", "mark_first_party", "mark_third_party", "disable"]
 
     def get_queryset(self, request):
@@ -53,6 +58,11 @@ class ClientAdmin(ApplicationAdmin):
                 live_refresh=_count(RefreshToken.objects.filter(revoked__isnull=True)),
             )
         )
+
+    @admin.display(description="name", ordering="name")
+    def display_name(self, client):
+        # The name as the client supplied it, isolated: text direction inside cannot spill out.
+        return format_html("<bdi>{}</bdi>", client.name)
 
     @admin.display(boolean=True, description="first-party", ordering="skip_authorization")
     def first_party(self, client):
@@ -150,10 +160,14 @@ class ConsentGrantAdmin(admin.ModelAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: events are written by the product and removed only by retention (`manage.py prune`)."""
 
-    list_display = ("time", "kind", "username", "client_name", "client_id", "ip", "detail")
+    list_display = ("time", "kind", "username", "display_client_name", "client_id", "ip", "detail")
     list_filter = ("kind",)
     search_fields = ("username", "client_id", "client_name", "ip")
     date_hierarchy = "time"
+
+    @admin.display(description="client name", ordering="client_name")
+    def display_client_name(self, event):
+        return format_html("<bdi>{}</bdi>", event.client_name)  # as the client supplied it, isolated
 
     def has_add_permission(self, request):
         return False
@@ -163,3 +177,29 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def _user_admin_with_sign_out(user_admin_class):
+    """The site's user admin, plus "Sign out everywhere" (``authserver.accounts``)."""
+
+    class UserAdmin(user_admin_class):
+        actions = [*(user_admin_class.actions or ()), "sign_out_everywhere"]
+
+        @admin.action(description="Sign out everywhere (end their sessions and revoke every app's tokens)")
+        def sign_out_everywhere(self, request, queryset):
+            totals = [user_sign_out_everywhere(user=user, by=request.user) for user in queryset]
+            sessions, tokens = sum(total[0] for total in totals), sum(total[1] for total in totals)
+            self.message_user(
+                request,
+                f"Signed {len(totals)} user(s) out: {sessions} session(s) ended, {tokens} live token(s) revoked.",
+                messages.SUCCESS,
+            )
+
+    return UserAdmin
+
+
+User = get_user_model()
+if admin.site.is_registered(User):
+    _site_user_admin = type(admin.site.get_model_admin(User))
+    admin.site.unregister(User)
+    admin.site.register(User, _user_admin_with_sign_out(_site_user_admin))

@@ -7,11 +7,12 @@ class AuthserverConfig(AppConfig):
 
     def ready(self):
         from axes.signals import user_locked_out
+        from django.contrib.auth import get_user_model
         from django.contrib.auth.signals import user_login_failed
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_save, pre_save
         from oauth2_provider.signals import app_authorized
 
-        from authserver import signals
+        from authserver import accounts, signals
         from authserver.models import Application
 
         app_authorized.connect(signals.token_issued, dispatch_uid="authserver.token_issued")
@@ -19,3 +20,7 @@ class AuthserverConfig(AppConfig):
         post_delete.connect(signals.client_deleted, sender=Application, dispatch_uid="authserver.client_deleted")
         user_login_failed.connect(signals.login_failed, dispatch_uid="authserver.login_failed")
         user_locked_out.connect(signals.login_locked, dispatch_uid="authserver.login_locked")
+        # A deactivated account's tokens are revoked (a changed password's: accounts.PasswordChangeSignsOut).
+        User = get_user_model()
+        pre_save.connect(accounts.account_deactivation_noted, sender=User, dispatch_uid="authserver.deactivation")
+        post_save.connect(accounts.account_deactivated, sender=User, dispatch_uid="authserver.deactivated")

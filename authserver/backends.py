@@ -1,6 +1,7 @@
-"""django-oauth-toolkit's oauthlib glue, with one correction."""
+"""django-oauth-toolkit's oauthlib glue, with one correction and one addition."""
 
 from oauth2_provider.oauth2_backends import OAuthLibCore
+from oauthlib.common import Request as OauthlibRequest
 
 
 class AbsoluteURIOAuthLibCore(OAuthLibCore):
@@ -11,3 +12,12 @@ class AbsoluteURIOAuthLibCore(OAuthLibCore):
     def _extract_params(self, request):
         uri, http_method, body, headers = super()._extract_params(request)
         return request.build_absolute_uri(uri), http_method, body, headers
+
+    def authenticated_client(self, request):
+        """The client that authenticated itself on ``request`` (RFC 6749 §2.3, with the method it
+        registered: ``MCPOAuth2Validator.authenticate_client``), or None. DOT's
+        ``authenticate_client`` says only whether some client did."""
+        oauthlib_request = OauthlibRequest(*self._extract_params(request))
+        if self.server.request_validator.authenticate_client(oauthlib_request):
+            return oauthlib_request.client
+        return None

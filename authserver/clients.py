@@ -11,16 +11,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from oauth2_provider.models import (
-    get_access_token_model,
-    get_grant_model,
-    get_id_token_model,
-    get_refresh_token_model,
-)
-from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.models import get_grant_model, get_refresh_token_model
 
 from authserver.audit import audit_record, client_deletions_recorded_as
 from authserver.models import Application, AuditEvent
+from authserver.revocation import credentials_revoke, live_access_tokens
 
 # "Last used" is written at most once a minute per client, so a busy client is not a hot row.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -37,21 +32,8 @@ def client_touch(*, client_pk: int, when: datetime) -> None:
 
 @transaction.atomic
 def client_revoke_tokens(*, client: Application, now: datetime | None = None) -> int:
-    """Revoke every token and pending code ``client`` holds, for everyone; returns how many were live.
-
-    Refresh tokens are revoked, not deleted: DOT keeps them to detect a replay (RFC 9700 §4.14.2).
-    """
-    now = now or timezone.now()
-    refresh_tokens = get_refresh_token_model().objects.filter(application=client, revoked__isnull=True)
-    access_tokens = get_access_token_model().objects.filter(application=client)
-    live = (
-        refresh_tokens.count()
-        + live_access_tokens(now=now).filter(application=client, refresh_token__isnull=True).count()
-    )
-    refresh_tokens.update(revoked=now)
-    access_tokens.delete()
-    get_id_token_model().objects.filter(application=client).delete()
-    get_grant_model().objects.filter(application=client).delete()
+    """Revoke every token and pending code ``client`` holds, for everyone; returns how many were live."""
+    live = credentials_revoke(application=client, now=now)
     audit_record(kind=AuditEvent.Kind.TOKEN_REVOKED, client=client, revoked="all tokens", live_tokens=live)
     return live
 
@@ -70,14 +52,6 @@ def _prunable(now: datetime):
     return Application.objects.filter(
         registration_source__in=PRUNABLE_SOURCES, is_active=True, skip_authorization=False
     ).filter(Q(last_used__isnull=True, created__lt=never_used_before) | Q(last_used__lt=idle_before))
-
-
-def live_access_tokens(*, now: datetime):
-    """Unexpired access tokens issued by a grant; RFC 7592 registration access tokens (DOT keeps
-    them in the same table, valid for years) are not a use of the client and do not count."""
-    return (
-        get_access_token_model().objects.filter(expires__gt=now).exclude(scope=oauth2_settings.DCR_REGISTRATION_SCOPE)
-    )
 
 
 def _holding_live_credentials(pks: set[int], now: datetime) -> set[int]:

@@ -7,15 +7,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
-from oauth2_provider.models import (
-    get_access_token_model,
-    get_grant_model,
-    get_id_token_model,
-    get_refresh_token_model,
-)
 
 from authserver.audit import audit_record
 from authserver.models import Application, AuditEvent, ConsentGrant
+from authserver.revocation import credentials_revoke
 from authserver.scopes import scope_registry
 
 
@@ -58,11 +53,7 @@ def consent_revoke(*, user, client: Application) -> None:
     here every access token of the pair goes, whatever its origin.
     """
     forgotten, _by_model = ConsentGrant.objects.filter(user=user, application=client).delete()
-    for refresh_token in get_refresh_token_model().objects.filter(user=user, application=client, revoked__isnull=True):
-        refresh_token.revoke()
-    get_access_token_model().objects.filter(user=user, application=client).delete()
-    get_id_token_model().objects.filter(user=user, application=client).delete()
-    get_grant_model().objects.filter(user=user, application=client).delete()
+    credentials_revoke(user=user, application=client)
     if forgotten:
         audit_record(kind=AuditEvent.Kind.CONSENT_REVOKED, user=user, client=client)
 

@@ -40,7 +40,12 @@ class ClientSecretHasher(PBKDF2PasswordHasher):
 def client_secret_check(*, provided: str, stored: str) -> bool:
     """Whether ``provided`` is the secret ``stored`` holds (hashed, or plaintext for a client with
     ``hash_client_secret`` off), in constant time. A correct secret stored with another hasher than
-    ``CLIENT_SECRET_HASHER`` (PBKDF2, before it was set) is stored again with it."""
+    ``CLIENT_SECRET_HASHER`` (PBKDF2, before it was set) is stored again with it.
+
+    An empty secret never matches: a public client has none (RFC 6749 §2.1), so "" is not its
+    credential, and DOT's own check took ``"" == ""`` for a successful authentication."""
+    if not provided or not stored:
+        return False
     try:
         identify_hasher(stored)
     except ValueError:  # not a hash: DOT's plaintext secret

@@ -11,7 +11,8 @@ from django.utils import timezone
 from oauth2_provider.models import AbstractApplication
 from oauth2_provider.settings import oauth2_settings
 
-from authserver.registration import redirect_uri_problem
+from authserver.display_text import display_text_problem
+from authserver.registration import redirect_uri_matches, redirect_uri_problem
 
 # A secret typed by a person must carry at least ~190 bits even if drawn from 62 characters.
 MIN_CLIENT_SECRET_LENGTH = 32
@@ -37,6 +38,14 @@ def token_checksum(token: str) -> str:
 
 
 class Application(AbstractApplication):
+    class AuthMethod(models.TextChoices):
+        """RFC 7591 §2 ``token_endpoint_auth_method``: how the client proves who it is at the token,
+        revocation and introspection endpoints. A client authenticates only the way it registered."""
+
+        NONE = "none", "none (a public client: identifies itself, never authenticates)"
+        CLIENT_SECRET_BASIC = "client_secret_basic", "client_secret_basic (HTTP Basic)"
+        CLIENT_SECRET_POST = "client_secret_post", "client_secret_post (in the request body)"
+
     # ID tokens are signed with the site's RSA key, so any client (registered ones included) can
     # ask for `openid`; DOT's default of no algorithm makes the token endpoint fail for them.
     algorithm = models.CharField(
@@ -52,6 +61,25 @@ class Application(AbstractApplication):
     is_active = models.BooleanField(
         "active", default=True, help_text="An inactive client can neither authorize nor get or use tokens"
     )
+    token_endpoint_auth_method = models.CharField(
+        "token endpoint authentication method",
+        max_length=32,
+        choices=AuthMethod.choices,
+        blank=True,
+        help_text="Set from the client type when left empty: none for public clients, client_secret_basic otherwise",
+    )
+    may_introspect = models.BooleanField(
+        "may introspect tokens",
+        default=False,
+        help_text="A confidential client an operator trusts (a resource server) may ask what any token is "
+        "(RFC 7662). Never set for clients that registered themselves.",
+    )
+    client_metadata = models.JSONField(
+        "other client metadata",
+        default=dict,
+        blank=True,
+        help_text="What else the client registered (RFC 7591 §2: its URLs, software, contacts), echoed back to it",
+    )
 
     class Meta(AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
@@ -63,11 +91,31 @@ class Application(AbstractApplication):
             # one and hash it with PBKDF2 on every anonymous registration: CPU spent for nothing.
             self.client_secret = ""
             self.hash_client_secret = False
+            self.token_endpoint_auth_method = self.AuthMethod.NONE
+        elif self.token_endpoint_auth_method in ("", self.AuthMethod.NONE):
+            # RFC 7591 §2: client_secret_basic unless the client registered another method.
+            self.token_endpoint_auth_method = self.AuthMethod.CLIENT_SECRET_BASIC
         super().save(*args, **kwargs)
+
+    def redirect_uri_allowed(self, uri: str) -> bool:
+        # OAuth 2.1 §4.1.1 / RFC 9700 §4.1.3: exact string comparison with a registered URI (DOT
+        # compares parsed components, so https://APP.EXAMPLE/cb matched https://app.example/cb),
+        # with only the loopback port exception of RFC 8252 §7.3.
+        registered_uris = self.redirect_uris.split()
+        return any(redirect_uri_matches(registered=registered, requested=uri) for registered in registered_uris)
 
     def is_usable(self, request) -> bool:
         # DOT's hook, asked at authorization, at the token endpoint and when a token is used.
         return self.is_active and super().is_usable(request)
+
+    @property
+    def may_introspect_tokens(self) -> bool:
+        """RFC 7662 §2.1 / §4: a confidential client an operator made and allowed to introspect."""
+        return (
+            self.may_introspect
+            and self.client_type == self.CLIENT_CONFIDENTIAL
+            and self.registration_source == self.RegistrationSource.MANUAL
+        )
 
     @property
     def is_first_party(self) -> bool:
@@ -89,6 +137,17 @@ class Application(AbstractApplication):
 
     def clean(self):
         super().clean()
+        # The name is shown to people on the consent page: it must show what it says.
+        problem = display_text_problem(self.name)
+        if problem:
+            raise ValidationError({"name": f"The name {problem}."})
+        if self.may_introspect and (
+            self.client_type != self.CLIENT_CONFIDENTIAL or self.registration_source != self.RegistrationSource.MANUAL
+        ):
+            refusal = (
+                "Only a confidential client an operator made may introspect tokens, not one that registered itself."
+            )
+            raise ValidationError({"may_introspect": refusal})
         # The redirect URI policy (authserver.registration) holds however a client is made:
         # registration, a metadata document, the admin or `create_client`.
         problems = [problem for uri in self.redirect_uris.split() if (problem := redirect_uri_problem(uri))]
@@ -147,12 +206,14 @@ class AuditEvent(models.Model):
         CONSENT_GRANTED = "consent.granted", "consent granted"
         CONSENT_DENIED = "consent.denied", "consent denied"
         CONSENT_REVOKED = "consent.revoked", "consent revoked"
+        CODE_REPLAY_DETECTED = "code.replay_detected", "authorization code replay detected"
         TOKEN_ISSUED = "token.issued", "token issued"
         TOKEN_REFRESHED = "token.refreshed", "token refreshed"
         TOKEN_REVOKED = "token.revoked", "token revoked"
         REFRESH_REUSE_DETECTED = "token.reuse_detected", "refresh token reuse detected"
         LOGIN_FAILED = "login.failed", "login failed"
         LOGIN_LOCKED = "login.locked", "login locked out"
+        SIGNED_OUT_EVERYWHERE = "account.signed_out", "signed out everywhere"
 
     time = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
@@ -179,3 +240,23 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.kind}"
+
+
+class RedeemedCode(models.Model):
+    """An authorization code that was exchanged for tokens, remembered by its SHA-256 so a second use
+    is recognised and what the first one got is revoked (RFC 6749 §4.1.2). ``manage.py prune``
+    forgets it once every token it could have led to has expired."""
+
+    code_checksum = models.CharField(max_length=64, unique=True)
+    application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name="client"
+    )
+    # The refresh token family the code started (DOT keeps it through every rotation).
+    token_family = models.UUIDField(null=True, blank=True)
+    redeemed = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "redeemed authorization code"
+
+    def __str__(self):
+        return f"Code redeemed {self.redeemed:%Y-%m-%d %H:%M:%S}"  # never the code, not even its hash

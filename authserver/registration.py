@@ -8,15 +8,24 @@ Redirect URIs (RFC 9700 §2.1, RFC 8252 §7):
   any port (RFC 8252 §7.3; DOT's matcher with ``ALLOW_LOCALHOST_LOOPBACK``);
 - private-use schemes of native apps (RFC 8252 §7.1): reverse-domain schemes (``com.example.app:``)
   and the well-known agent schemes in ``NATIVE_APP_REDIRECT_SCHEMES`` (``cursor:``, ``vscode:``);
-- never a fragment (RFC 6749 §3.1.2), credentials, a wildcard, or any other scheme
-  (``javascript:``, ``data:``, ``file:``...).
+- never a fragment (RFC 6749 §3.1.2), credentials, a wildcard, non-ASCII characters (RFC 3986: an
+  internationalized host is written in its ``xn--`` form) or any other scheme (``javascript:``,
+  ``data:``, ``file:``...);
+- matched exactly as registered (OAuth 2.1 §4.1.1, RFC 9700 §4.1.3), with only the loopback
+  port exception.
+
+Client metadata (RFC 7591 §2) is parsed once, by :func:`client_metadata_parse`, into what this
+server registers; every refusal names the field.
 """
 
 import ipaddress
 import re
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+from authserver.display_text import display_text_problem
 
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
 SCHEME = re.compile(r"^[a-z][a-z0-9+.\-]*$")
@@ -50,6 +59,8 @@ def redirect_uri_problem(uri: str) -> str | None:
         return f"a redirect URI is longer than {settings.REGISTRATION_MAX_URI_LENGTH} characters"
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in uri):
         return "a redirect URI contains whitespace or control characters"
+    if not uri.isascii():
+        return "a redirect URI must be ASCII (RFC 3986); write an internationalized host in its xn-- form"
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 (raises ValueError on a malformed port)
@@ -77,48 +88,156 @@ def redirect_uri_problem(uri: str) -> str | None:
     return f"the {scheme!r} scheme is not allowed for redirect URIs"
 
 
-def registration_problem(data: dict) -> tuple[str, str] | None:
-    """RFC 7591 §3.2.2: ``(error, description)`` for metadata this server will not register, else None.
+# RFC 8252 §7.3: a loopback redirect URI, split around its port (which may differ at run time).
+LOOPBACK_REDIRECT = re.compile(r"^(http://(?:127\.0\.0\.1|\[::1\]|localhost))(?::\d{1,5})?([/?].*)?$")
 
-    Checked before django-oauth-toolkit sees the request, so a refused registration stores nothing.
+
+def redirect_uri_matches(*, registered: str, requested: str) -> bool:
+    """OAuth 2.1 §4.1.1 / RFC 9700 §4.1.3: simple string comparison; for a loopback ``http`` URI
+    (RFC 8252 §7.3) the port may differ, nothing else, not even the case of a letter."""
+    if requested == registered:
+        return True
+    loopback = LOOPBACK_REDIRECT.match(registered), LOOPBACK_REDIRECT.match(requested)
+    return all(loopback) and loopback[0].groups("") == loopback[1].groups("")
+
+
+class ClientMetadataRefused(Exception):
+    """RFC 7591 §3.2.2: metadata this server will not register; ``error`` is the RFC's code."""
+
+    def __init__(self, error: str, description: str, *, status: int = 400):
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+# What this server issues for a registered client: codes, and refresh tokens with them.
+GRANT_TYPES = ("authorization_code", "refresh_token")
+RESPONSE_TYPES = ("code",)
+# RFC 7591 §2 metadata kept and echoed as registered: URLs shown (or linked) as the client's.
+URL_FIELDS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
+TEXT_FIELDS = ("software_id", "software_version")
+MAX_CONTACTS = 10
+
+
+@dataclass(frozen=True)
+class ClientMetadata:
+    """What this server registers from an RFC 7591 request."""
+
+    redirect_uris: list[str]
+    token_endpoint_auth_method: str
+    client_name: str = ""
+    # URL_FIELDS, TEXT_FIELDS and contacts, as registered.
+    descriptive: dict = field(default_factory=dict)
+
+
+def _refuse(field_name: str, problem: str, error: str = "invalid_client_metadata"):
+    raise ClientMetadataRefused(error, f"{field_name}: {problem}")
+
+
+def _text(data: dict, name: str, cap: int) -> str | None:
+    value = data.get(name)
+    return None if value is None else _text_value(name, value, cap)
+
+
+def _text_value(name: str, value, cap: int) -> str:
+    if not isinstance(value, str):
+        _refuse(name, "must be a string")
+    if len(value) > cap:
+        _refuse(name, f"is longer than {cap} characters")
+    problem = display_text_problem(value)
+    if problem:
+        _refuse(name, problem)
+    return value
+
+
+def _strings(data: dict, name: str, default: list[str]) -> list[str]:
+    value = data.get(name, default)
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        _refuse(name, "must be an array of strings")
+    return value
+
+
+def _web_url_problem(url: str) -> str | None:
+    if not url.isascii() or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        return "must be an ASCII URL without spaces"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("https", "http") or not parts.hostname or "@" in parts.netloc:
+        return "must be an https URL with a host"
+    return None
+
+
+def client_metadata_parse(data: dict, *, auth_method_default: str = "client_secret_basic") -> ClientMetadata:
+    """RFC 7591 §2 metadata as this server registers it, or :class:`ClientMetadataRefused`.
+
+    ``null`` is the same as leaving a field out (RFC 7592 §2.2 treats omitted fields as null), and
+    fields this server does not understand are ignored (RFC 7591 §2). A client without
+    ``token_endpoint_auth_method`` gets ``auth_method_default`` (RFC 7591 §2: client_secret_basic
+    at registration; on an RFC 7592 update, the method it has).
     """
+    data = {name: value for name, value in data.items() if value is not None}
+
     redirect_uris = data.get("redirect_uris")
     if not isinstance(redirect_uris, list) or not all(isinstance(uri, str) for uri in redirect_uris):
-        return "invalid_redirect_uri", "redirect_uris must be an array of strings"
+        _refuse("redirect_uris", "must be an array of strings", "invalid_redirect_uri")
     if not redirect_uris:
-        return "invalid_redirect_uri", "at least one redirect URI is required"
+        _refuse("redirect_uris", "at least one redirect URI is required", "invalid_redirect_uri")
     if len(redirect_uris) > settings.REGISTRATION_MAX_REDIRECT_URIS:
-        return "invalid_redirect_uri", f"at most {settings.REGISTRATION_MAX_REDIRECT_URIS} redirect URIs are allowed"
+        cap = settings.REGISTRATION_MAX_REDIRECT_URIS
+        _refuse("redirect_uris", f"at most {cap} are allowed", "invalid_redirect_uri")
     for uri in redirect_uris:
         problem = redirect_uri_problem(uri)
         if problem:
-            return "invalid_redirect_uri", problem
+            _refuse("redirect_uris", problem, "invalid_redirect_uri")
 
     short, long = settings.REGISTRATION_MAX_FIELD_LENGTH, settings.REGISTRATION_MAX_URI_LENGTH
-    caps = {
-        **dict.fromkeys(("client_name", "software_id", "software_version"), short),
-        **dict.fromkeys(("client_uri", "logo_uri", "tos_uri", "policy_uri", "scope"), long),
-    }
-    for field, cap in caps.items():
-        value = data.get(field)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            return "invalid_client_metadata", f"{field} must be a string"
-        if len(value) > cap:
-            return "invalid_client_metadata", f"{field} is longer than {cap} characters"
+    client_name = _text(data, "client_name", short) or ""
+    descriptive: dict = {}
+    for name in TEXT_FIELDS:
+        value = _text(data, name, short)
+        if value is not None:
+            descriptive[name] = value
+    for name in URL_FIELDS:
+        value = _text(data, name, long)
+        if value is not None:
+            problem = _web_url_problem(value)
+            if problem:
+                _refuse(name, problem)
+            descriptive[name] = value
+    contacts = _strings(data, "contacts", [])
+    if len(contacts) > MAX_CONTACTS:
+        _refuse("contacts", f"at most {MAX_CONTACTS} are allowed")
+    for contact in contacts:
+        _text_value("contacts", contact, short)
+    if contacts:
+        descriptive["contacts"] = contacts
+    # RFC 7591 §2 `scope`: accepted, not registered: every client may ask for every scope this
+    # server has, and the person decides on the consent page.
+    _text(data, "scope", long)
+
+    auth_method = data.get("token_endpoint_auth_method", auth_method_default)
+    if not isinstance(auth_method, str) or auth_method not in AUTH_METHODS:
+        _refuse("token_endpoint_auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
 
     # RFC 7591 §2.1: grant_types and response_types must agree. This server issues codes only.
-    grant_types = data.get("grant_types", ["authorization_code"])
-    response_types = data.get("response_types", ["code"])
-    for field, value in (("grant_types", grant_types), ("response_types", response_types)):
-        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            return "invalid_client_metadata", f"{field} must be an array of strings"
-    unsupported = set(grant_types) - {"authorization_code", "refresh_token"}
+    grant_types = _strings(data, "grant_types", ["authorization_code"])
+    response_types = _strings(data, "response_types", ["code"])
+    unsupported = set(grant_types) - set(GRANT_TYPES)
     if unsupported:
-        return "invalid_client_metadata", f"unsupported grant_types: {', '.join(sorted(unsupported))}"
+        _refuse("grant_types", f"unsupported: {', '.join(sorted(unsupported))}")
     if "authorization_code" not in grant_types:
-        return "invalid_client_metadata", "grant_types must include authorization_code"
-    if set(response_types) != {"code"}:
-        return "invalid_client_metadata", 'response_types must be ["code"] (the authorization code flow)'
-    return None
+        _refuse("grant_types", "must include authorization_code")
+    if set(response_types) != set(RESPONSE_TYPES):
+        _refuse("response_types", 'must be ["code"] (the authorization code flow)')
+    return ClientMetadata(
+        redirect_uris=redirect_uris,
+        token_endpoint_auth_method=auth_method,
+        client_name=client_name,
+        descriptive=descriptive,
+    )

@@ -1,16 +1,10 @@
 """Receivers: what DOT, Django's sign-in and django-axes announce, turned into "last used" and audit
-events; and the one signal this app sends."""
-
-from django.dispatch import Signal
+events. (The one signal this app sends, ``access_tokens_revoked``, is in ``authserver.revocation``.)"""
 
 from authserver.audit import audit_record, client_deletion_kind
 from authserver.clients import client_touch
 from authserver.consent import consent_touch
 from authserver.models import AuditEvent
-
-# Sent with ``checksums`` (the tokens' SHA-256) when access tokens are revoked by a bulk update,
-# which sends no model signal: whoever remembers verified tokens (mcpapp) must forget them.
-access_tokens_revoked = Signal()
 
 
 def token_issued(sender, request, token, **kwargs):

@@ -21,6 +21,7 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
 from starlette.staticfiles import StaticFiles  # noqa: E402
 
+from authserver.log_redaction import access_log_redact  # noqa: E402
 from mcpapp.server import build_asgi_app, build_server  # noqa: E402
 
 
@@ -42,3 +43,5 @@ def build_application(mcp_application: Starlette) -> Starlette:
 
 
 application = build_application(build_asgi_app(build_server()))
+# uvicorn's access log writes every request's path and query: none of a client's secrets there.
+access_log_redact()

@@ -10,17 +10,23 @@ authorization page) answer ``{"error": ..., "error_description": ...}`` (RFC 674
 ``temporarily_unavailable`` is RFC 6749 §4.1.2.1's name for the 503 case); pages answer a
 self-contained page that needs neither the database nor the session. With ``DEBUG`` on, pages
 keep Django's debug page, JSON endpoints do not.
+
+JSON endpoints answer JSON *always*: whatever Django itself answers with a page (a ``Host`` not in
+``ALLOWED_HOSTS``, a CSRF failure, an unknown path, too many form fields, a 404 in ``DEBUG``) is
+answered there as JSON with the same status and headers (``ErrorResponseMiddleware``, first in
+``MIDDLEWARE`` for that reason).
 """
 
 import logging
 import sys
 
 from django.conf import settings
-from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.core.exceptions import BadRequest, PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.template import loader
+from django.urls import Resolver404, resolve
 
 logger = logging.getLogger("config.errors")
 
@@ -34,11 +40,48 @@ DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
 _DJANGO_ANSWERS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 
 
+# What a JSON endpoint says, per status, when Django would have answered with a page.
+ERRORS_BY_STATUS = {
+    400: ("invalid_request", "The request is malformed"),
+    401: ("invalid_client", "Authentication is required"),
+    403: ("access_denied", "This request is not allowed"),
+    404: ("not_found", "There is nothing at this address"),
+    405: ("invalid_request", "This method is not allowed here"),
+    413: ("invalid_request", "The request is too large"),
+}
+# Headers of the page's answer that the JSON answer keeps (the rest describe the page).
+_NOT_KEPT = {"content-type", "content-length"}
+
+
 def is_json_endpoint(request: HttpRequest) -> bool:
-    match = request.resolver_match
-    if request.path.startswith("/.well-known/"):
+    path = request.path_info
+    if path.startswith("/.well-known/"):
         return True
-    return match is not None and match.namespace == "oauth2_provider" and match.url_name != "authorize"
+    match = request.resolver_match
+    if match is None:  # not routed yet (a middleware refused it), or no route
+        try:
+            match = resolve(path)
+        except Resolver404:
+            return path.startswith("/o/")
+    return match.namespace == "oauth2_provider" and match.url_name != "authorize"
+
+
+def json_instead_of_page(response: HttpResponse) -> JsonResponse:
+    """The JSON error a JSON endpoint answers instead of ``response``, a page Django made."""
+    error, description = ERRORS_BY_STATUS.get(response.status_code, ("server_error", "The request failed"))
+    replacement = JsonResponse({"error": error, "error_description": description}, status=response.status_code)
+    for header, value in response.items():
+        if header.lower() not in _NOT_KEPT:
+            replacement[header] = value
+    return replacement
+
+
+def _status_of(exception: BaseException) -> int:
+    """The status Django answers one of its own exceptions with (413 for a body too large)."""
+    for kind, status in ((Http404, 404), (PermissionDenied, 403), (RequestDataTooBig, 413)):
+        if isinstance(exception, kind):
+            return status
+    return 400
 
 
 def error_response(request: HttpRequest, exception: BaseException | None, *, log: bool = True) -> HttpResponse | None:
@@ -63,16 +106,23 @@ def error_response(request: HttpRequest, exception: BaseException | None, *, log
 
 
 class ErrorResponseMiddleware:
-    """Answers a view's exception with :func:`error_response` (before Django's debug page would)."""
+    """Answers a view's exception with :func:`error_response` (before Django's debug page would),
+    and a page Django answered a JSON endpoint with as JSON."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith("application/json"):
+            if is_json_endpoint(request):
+                return json_instead_of_page(response)
+        return response
 
     def process_exception(self, request, exception):
         if isinstance(exception, _DJANGO_ANSWERS):
+            if is_json_endpoint(request):
+                return json_instead_of_page(HttpResponse(status=_status_of(exception)))
             return None
         return error_response(request, exception)
 

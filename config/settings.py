@@ -38,6 +38,13 @@ MCP_SSE_RESOURCE_PATH = MCP_MOUNT_PATH + "/sse"  # the legacy SSE transport, for
 # Stateless Streamable HTTP: no per-process session state, so any worker can answer any request.
 MCP_STATELESS_HTTP = env_bool("MCP_STATELESS_HTTP", True)
 MCP_SERVER_NAME = env_str("MCP_SERVER_NAME", "Django MCP")
+# Browser origins allowed to call the MCP endpoint (its Origin check, and its CORS answers), besides
+# the site's own origin and, with DEBUG on, loopback ones (MCP Inspector): e.g. https://app.example.com.
+MCP_ALLOWED_ORIGINS = [origin.rstrip("/").lower() for origin in env_list("MCP_ALLOWED_ORIGINS", [])]
+for _origin in MCP_ALLOWED_ORIGINS:
+    _parts = urlsplit(_origin)
+    if _parts.scheme not in ("http", "https") or not _parts.hostname or _parts.path or _parts.query:
+        raise ImproperlyConfigured(f"MCP_ALLOWED_ORIGINS holds origins like https://app.example.com, not {_origin!r}")
 # Verified access tokens are remembered per worker for this long (never past their expiry; 0: look
 # every token up on every request). A revocation is refused at once by the worker that made it and
 # within MCP_TOKEN_REVOCATION_POLL_SECONDS by the others, through CACHES (mcpapp/token_cache.py).
@@ -95,9 +102,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    # Failures answer 503 (database away) or 500, as JSON on the JSON endpoints, never a traceback.
+    # Failures answer 503 (database away) or 500, as JSON on the JSON endpoints, never a traceback;
+    # first, so that what Django answers with a page anywhere below (a bad Host included) is JSON there.
     "config.errors.ErrorResponseMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     # Lets audit events recorded from model signals know the caller's address.
     "authserver.audit.AuditRequestMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -200,6 +208,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Not a rule on passwords: a changed password revokes the person's tokens (authserver/accounts.py).
+    {"NAME": "authserver.accounts.PasswordChangeSignsOut"},
 ]
 
 # Django's default list (people's passwords: PBKDF2), plus the one OAuth client secrets are stored with.
@@ -275,6 +285,8 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "authserver.Application"
 
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "authserver.validators.MCPOAuth2Validator",
+    # oauthlib's OpenID Connect server with the PKCE syntax checks (RFC 7636 §4.1-4.2) added.
+    "OAUTH2_SERVER_CLASS": "authserver.oauth_server.OAuthServer",
     "OAUTH2_BACKEND_CLASS": "authserver.backends.AbsoluteURIOAuthLibCore",
     # Client secrets are generated (~760 bits), so a salted HMAC-SHA256, not PBKDF2 (authserver/hashers.py).
     "CLIENT_SECRET_HASHER": "client_secret_pbkdf2_sha256",
@@ -332,11 +344,15 @@ OAUTH2_PROVIDER = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # No token, code or secret in a log line, even one a client put in a URL (authserver/log_redaction.py).
+    "filters": {"secrets_redacted": {"()": "authserver.log_redaction.SecretsRedacted"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["secrets_redacted"]}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         # DOT logs each refused redirect URI and metadata fetch at WARNING; keep them.
         "oauth2_provider": {"level": "INFO"},
+        # oauthlib's DEBUG lines carry request parameters and tokens: never below INFO.
+        "oauthlib": {"level": "INFO"},
         "axes": {"level": "WARNING"},
     },
 }

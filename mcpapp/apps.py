@@ -20,7 +20,7 @@ def _connect_token_cache_signals():
     from django.db.models.signals import post_delete, post_save
     from oauth2_provider.models import get_access_token_model, get_application_model
 
-    from authserver.signals import access_tokens_revoked
+    from authserver.revocation import access_tokens_revoked
     from mcpapp import signals
 
     AccessToken = get_access_token_model()

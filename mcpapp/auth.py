@@ -11,8 +11,6 @@ What a request is let through with is what the SDK's own middleware would leave:
 import json
 
 import pydantic_core
-from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 from mcp.server.auth.middleware.auth_context import auth_context_var
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -28,7 +26,7 @@ from mcpapp.verifier import DotTokenVerifier
 
 def request_origin(scope: Scope, headers: Headers) -> str:
     """``scheme://host[:port]`` as the client addressed it: what Starlette's URL gives, without
-    building the whole URL on every request (the ``Host`` header, which ``AllowedHostsMiddleware`` checked)."""
+    building the whole URL on every request (the ``Host`` header, which ``TransportSecurityMiddleware`` checked)."""
     host = headers.get("host")
     if host:
         return f"{scope.get('scheme', 'http')}://{host}"
@@ -41,6 +39,10 @@ def _bearer_token(headers: Headers) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def _authorization_headers(scope: Scope) -> int:
+    return sum(1 for name, _value in scope["headers"] if name.lower() == b"authorization")
 
 
 async def send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -92,7 +94,13 @@ class RequireBearerToken:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        origin, bearer = request_origin(scope, headers), _bearer_token(headers)
+        origin = request_origin(scope, headers)
+        if _authorization_headers(scope) > 1:
+            # RFC 6750 §2: one way of sending the token, once. Two Authorization headers are not
+            # "the first one": answered 400 invalid_request (RFC 6750 §3.1) before anything is looked up.
+            await self._challenge(send, origin, 400, "invalid_request", "Send exactly one Authorization header")
+            return
+        bearer = _bearer_token(headers)
         token = await self.verifier.verify_token(bearer) if bearer else None
         # RFC 8707 §2 / MCP authorization "Token audience binding": a token issued for another
         # resource, even by this same authorization server, is not valid here.
@@ -176,21 +184,3 @@ def _replay(body: bytes, receive: Receive) -> Receive:
         return pending.pop() if pending else await receive()
 
     return replay
-
-
-class AllowedHostsMiddleware:
-    """Django's ``ALLOWED_HOSTS`` for the MCP side too (also what stops DNS rebinding)."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            host = Headers(scope=scope).get("host", "")
-            domain, _port = split_domain_port(host)
-            if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
-                await send_json(
-                    send, 400, {"error": "invalid_request", "error_description": "This host is not served here"}
-                )
-                return
-        await self.app(scope, receive, send)

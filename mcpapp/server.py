@@ -11,9 +11,10 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from mcpapp.auth import AllowedHostsMiddleware, RequireBearerToken
+from mcpapp.auth import RequireBearerToken
 from mcpapp.lifecycle import DjangoRequestLifecycle
 from mcpapp.registry import MCPRegistry, mcp_registry
+from mcpapp.transport_security import TransportSecurityMiddleware
 from mcpapp.verifier import DotTokenVerifier
 
 
@@ -39,8 +40,9 @@ def build_asgi_app(
 ) -> Starlette:
     """``/mcp`` (Streamable HTTP) and ``/sse`` + ``/messages/`` (legacy SSE), behind bearer auth.
 
-    The SDK's DNS-rebinding check is off because ``AllowedHostsMiddleware`` applies Django's
-    ``ALLOWED_HOSTS`` to every request here; browser origins are then free to call with a token.
+    The SDK's DNS-rebinding check is off because ``TransportSecurityMiddleware`` applies Django's
+    ``ALLOWED_HOSTS`` and the allowed browser origins to every request here; an origin let through
+    may then call with a token (CORS).
 
     ``require_token=False`` leaves the bearer authentication out and nothing else: only the
     benchmark uses it, for the ceiling its authenticated numbers are compared with. No setting
@@ -82,10 +84,10 @@ def build_asgi_app(
         exception_handlers={404: json_error, 405: json_error},
         middleware=[
             Middleware(DjangoRequestLifecycle),
-            Middleware(AllowedHostsMiddleware),
+            Middleware(TransportSecurityMiddleware),
             Middleware(
                 CORSMiddleware,
-                allow_origins=["*"],
+                allow_origins=["*"],  # every origin that gets here is allowed (TransportSecurityMiddleware)
                 allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
                 allow_headers=[
                     "Authorization",

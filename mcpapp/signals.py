@@ -3,7 +3,7 @@
 The token row itself (DOT deletes a revoked access token: the revocation endpoint, refresh
 rotation, a revoked family, connected apps, the admin, ``cleartokens``; an edit in the admin), its
 user (deactivated, edited) and its client (disabled, edited, deleted: its tokens are deleted with
-it) each announce it; a bulk ``update`` sends ``authserver.signals.access_tokens_revoked``.
+it) each announce it; a bulk ``update`` sends ``authserver.revocation.access_tokens_revoked``.
 """
 
 from django.utils import timezone

@@ -47,6 +47,32 @@ def running_server_with_site_url(tmp_path_factory):
 
 
 @pytest.fixture
+def operator():
+    """A staff member's browser, separate from the `client` that plays the person or the agent."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-not-used"))
+    return browser
+
+
+@pytest.fixture
+def app():
+    """A third-party public client (an agent), as an operator made it."""
+    from tests.factories import make_client
+
+    return make_client()
+
+
+@pytest.fixture
+def signed_in(client, alice):
+    """The test client, with alice signed in (for in-process tests marked ``django_db``)."""
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
 def alice():
     """A person with a name, in the test database (for in-process tests marked ``django_db``)."""
     from tests.factories import make_user

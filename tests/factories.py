@@ -26,6 +26,22 @@ def make_client(*, name="Test agent", redirect_uris=REDIRECT_URI, **fields):
     )
 
 
+RESOURCE_SERVER_SECRET = "resource-server-secret-" + "x" * 40
+
+
+def make_resource_server(*, name="Resource server", secret=RESOURCE_SERVER_SECRET):
+    """A confidential client an operator made and allowed to introspect tokens (RFC 7662), with ``secret``
+    (client_secret_basic)."""
+    Application = get_application_model()
+    return Application.objects.create(
+        name=name,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+        may_introspect=True,
+    )
+
+
 def make_access_token(user, client, *, scope="mcp profile email", resource=None, expires_in=3600) -> str:
     """An access token row stored as DOT stores it (hashed); returns the raw token."""
     raw = secrets.token_urlsafe(30)

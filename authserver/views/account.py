@@ -8,6 +8,7 @@ from django.views import View
 from django.views.generic import ListView
 
 from authserver.consent import consent_revoke
+from authserver.display_text import display_text_clean
 from authserver.models import ConsentGrant
 from authserver.scopes import scope_registry
 from authserver.security import sensitive_page
@@ -41,6 +42,6 @@ class RevokeConnectedAppView(LoginRequiredMixin, View):
     def post(self, request, pk):
         grant = get_object_or_404(ConsentGrant.objects.select_related("application"), pk=pk, user=request.user)
         consent_revoke(user=request.user, client=grant.application)
-        name = grant.application.name or grant.application.client_id
+        name = display_text_clean(grant.application.name or grant.application.client_id)
         messages.success(request, f"{name} can no longer access your account.")
         return redirect("connected-apps")

@@ -18,6 +18,7 @@ from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from authserver.audit import audit_record
 from authserver.consent import consent_missing_scopes
+from authserver.display_text import display_text_clean
 from authserver.models import AuditEvent
 from authserver.registration import is_loopback_host
 from authserver.scopes import scope_registry
@@ -60,7 +61,8 @@ def consent_request_verify(*, user, token: str) -> dict | None:
 def describe_registration(client) -> str:
     source = client.registration_source
     if source == client.RegistrationSource.CIMD:
-        return f"It identifies itself with a metadata document published at {urlsplit(client.client_id).hostname}."
+        host = display_text_clean(urlsplit(client.client_id).hostname or "")
+        return f"It identifies itself with a metadata document published at {host}."
     if source == client.RegistrationSource.DCR:
         return "It registered itself with this site automatically; nobody here has reviewed it."
     return "It was registered by this site's administrators."

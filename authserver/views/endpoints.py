@@ -3,7 +3,14 @@
 import json
 
 from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as dot_views
+from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views.mixins import OAuthLibMixin
+
+from authserver.introspection import token_introspect
 
 
 class UserInfoView(dot_views.UserInfoView):
@@ -38,12 +45,42 @@ def json_error(error: str, description: str, status: int = 400) -> JsonResponse:
     return JsonResponse({"error": error, "error_description": description}, status=status)
 
 
-class IntrospectTokenView(dot_views.IntrospectTokenView):
-    """RFC 7662 §2.3: an unauthenticated caller gets 401 with a JSON error (DOT: empty 403 page)."""
+class JsonMethodNotAllowed:
+    """A JSON endpoint answers a wrong method with a JSON 405, not Django's empty one."""
 
-    def dispatch(self, request, *args, **kwargs):
-        response = super().dispatch(request, *args, **kwargs)
-        if response.status_code == 403 and not response.content:
-            response = json_error("invalid_client", "Introspection requires client authentication", status=401)
-            response["WWW-Authenticate"] = 'Basic realm="introspection"'
-        return response
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        response = super().http_method_not_allowed(request, *args, **kwargs)
+        refused = json_error("invalid_request", f"{request.method} is not allowed here", status=405)
+        refused["Allow"] = response["Allow"]
+        return refused
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # called by resource servers with client credentials, no cookies
+class IntrospectTokenView(JsonMethodNotAllowed, OAuthLibMixin, View):
+    """RFC 7662, for the resource servers an operator allows: DOT's view also answers GET (the token
+    in the URL, where access logs keep it), lets any client that authenticates see any token (a
+    public client "authenticated" with its empty secret), and lost its CSRF exemption in a subclass.
+
+    - RFC 7662 §2.1: POST, form-encoded; any other method is a JSON 405.
+    - RFC 7662 §2.1 / §4: the caller authenticates as a confidential client an operator marked
+      ``may_introspect`` (Admin → Clients), with the method it registered; anyone else gets 401
+      ``invalid_client`` (RFC 6749 §5.2), public clients included.
+    - The answer (``authserver.introspection``) is never cached.
+    """
+
+    http_method_names = ["post", "options"]
+
+    def post(self, request, *args, **kwargs):
+        client = self.get_oauthlib_core().authenticated_client(request)
+        if client is None or not client.may_introspect_tokens:
+            refused = json_error(
+                "invalid_client", "Introspection needs the credentials of a client allowed to introspect", status=401
+            )
+            refused["WWW-Authenticate"] = 'Basic realm="introspection"'
+            return refused
+        token = request.POST.get("token")
+        if not token:
+            return json_error("invalid_request", "The token parameter is required")
+        answer = JsonResponse(token_introspect(token=token, issuer=oauth2_settings.oidc_issuer(request)))
+        answer["Cache-Control"] = "no-store"
+        return answer

@@ -1,46 +1,124 @@
-"""RFC 7591 registration and RFC 7592 management: DOT's views, behind this site's registration policy.
+"""RFC 7591 registration and RFC 7592 management, held to this site's registration policy.
 
-DOT stores whatever passes its model validation; here a request is first held to the policy in
-``authserver.registration`` (redirect URIs, sizes, grant and response types), so a refused
-registration answers a JSON error with RFC 7591's code and stores nothing.
+django-oauth-toolkit's views (3.4.1) register redirect URIs, a name, a grant type and a client
+type, and answer with those: they echo every secret method as ``client_secret_basic``, turn a
+public client confidential when an update leaves ``token_endpoint_auth_method`` out, take a body
+of any content type and answer a secret without ``Cache-Control``. Here a request is parsed once
+(``authserver.registration.client_metadata_parse``, which names the field of every refusal), the
+client is made or updated from what was parsed, and the answer echoes everything registered
+(RFC 7591 §3.2.1). DOT's views still decide whether registration is on (``DCR_ENABLED``), who
+may register (``DCR_REGISTRATION_PERMISSION_CLASSES``), authenticate RFC 7592 requests and delete.
 """
 
 import json
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import JsonResponse
+from django.urls import reverse
 from oauth2_provider import views as dot_views
+from oauth2_provider.settings import oauth2_settings
+from oauth2_provider.views.dynamic_client_registration import _issue_registration_token
 
 from authserver.audit import client_ip
+from authserver.hashers import client_secret_check
+from authserver.models import Application
 from authserver.ratelimit import registration_rate_limit
-from authserver.registration import registration_problem
-from authserver.views.endpoints import json_error
+from authserver.registration import (
+    GRANT_TYPES,
+    RESPONSE_TYPES,
+    ClientMetadata,
+    ClientMetadataRefused,
+    client_metadata_parse,
+)
+from authserver.views.endpoints import JsonMethodNotAllowed, json_error
+
+# RFC 7591 §3.2.1 / RFC 6749 §5.1: an answer carrying a secret or a registration access token is never cached.
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# Application fields named as the RFC 7591 metadata they hold, for refusals from model validation.
+FIELD_NAMES = {"name": "client_name"}
 
 
-def metadata_refusal(request) -> JsonResponse | None:
-    """The JSON error for a registration body this server will not take, or None to go on."""
+def registration_json(data: dict, status: int = 200) -> JsonResponse:
+    response = JsonResponse(data, status=status)
+    for header, value in NO_STORE.items():
+        response[header] = value
+    return response
+
+
+def refusal(error: str, description: str, status: int = 400) -> JsonResponse:
+    response = json_error(error, description, status=status)
+    for header, value in NO_STORE.items():
+        response[header] = value
+    return response
+
+
+def request_metadata(request) -> dict:
+    """The JSON object a registration request carries, or :class:`ClientMetadataRefused`."""
+    # RFC 7591 §3.1: the metadata is sent as application/json (in UTF-8, RFC 8259 §8.1).
+    charset = request.content_params.get("charset", "utf-8").lower()
+    if request.content_type != "application/json" or charset not in ("utf-8", "utf8"):
+        raise ClientMetadataRefused(
+            "invalid_client_metadata", "Send the client metadata as application/json (RFC 7591 §3.1)", status=415
+        )
     declared = request.META.get("CONTENT_LENGTH") or "0"
     limit = settings.REGISTRATION_MAX_BODY_BYTES
     if not declared.isdigit() or int(declared) > limit or len(request.body) > limit:
-        return json_error("invalid_client_metadata", "The registration request is too large", status=413)
+        raise ClientMetadataRefused("invalid_client_metadata", "The registration request is too large", status=413)
     try:
-        data = json.loads(request.body)
-    except ValueError:  # also UnicodeDecodeError
-        return json_error("invalid_client_metadata", "The request body must be a JSON object")
+        data = json.loads(request.body.decode("utf-8"))
+    except (ValueError, RecursionError):  # malformed, not UTF-8 (UnicodeDecodeError), or nested too deep
+        raise ClientMetadataRefused("invalid_client_metadata", "The request body must be a JSON object") from None
     if not isinstance(data, dict):
-        return json_error("invalid_client_metadata", "The request body must be a JSON object")
-    problem = registration_problem(data)
-    return json_error(*problem) if problem else None
+        raise ClientMetadataRefused("invalid_client_metadata", "The request body must be a JSON object")
+    return data
 
 
-class JsonMethodNotAllowed:
-    """A JSON endpoint answers a wrong method with a JSON 405, not Django's empty one."""
+def client_metadata_apply(client: Application, metadata: ClientMetadata) -> None:
+    """Set what ``metadata`` registers on ``client`` (not saved)."""
+    client.name = metadata.client_name
+    client.redirect_uris = " ".join(metadata.redirect_uris)
+    client.authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
+    client.token_endpoint_auth_method = metadata.token_endpoint_auth_method
+    client.client_type = (
+        Application.CLIENT_PUBLIC if metadata.token_endpoint_auth_method == "none" else Application.CLIENT_CONFIDENTIAL
+    )
+    client.client_metadata = metadata.descriptive
 
-    def http_method_not_allowed(self, request, *args, **kwargs):
-        response = super().http_method_not_allowed(request, *args, **kwargs)
-        refusal = json_error("invalid_request", f"{request.method} is not allowed here", status=405)
-        refusal["Allow"] = response["Allow"]
-        return refusal
+
+def client_validate(client: Application) -> None:
+    """Model validation (the redirect URI and name policy, again), refused as client metadata."""
+    try:
+        client.full_clean(exclude=["client_secret"])  # generated here, never sent by the client
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        name = FIELD_NAMES.get(field, field)
+        code = "invalid_redirect_uri" if name == "redirect_uris" else "invalid_client_metadata"
+        raise ClientMetadataRefused(code, f"{name}: {' '.join(messages)}") from None
+
+
+def registration_answer(client: Application, registration_token: str, request, *, secret: str | None = None) -> dict:
+    """RFC 7591 §3.2.1: everything registered about the client, and how to manage it (RFC 7592 §3)."""
+    answer = {
+        "client_id": client.client_id,
+        "client_id_issued_at": int(client.created.timestamp()),
+        "redirect_uris": client.redirect_uris.split(),
+        "grant_types": list(GRANT_TYPES),
+        "response_types": list(RESPONSE_TYPES),
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        **({"client_name": client.name} if client.name else {}),
+        **client.client_metadata,
+        "registration_access_token": registration_token,
+        "registration_client_uri": request.build_absolute_uri(
+            reverse("oauth2_provider:dcr-register-management", kwargs={"client_id": client.client_id})
+        ),
+    }
+    if client.client_type == client.CLIENT_CONFIDENTIAL:
+        if secret is not None:  # only when issued: it is stored hashed
+            answer["client_secret"] = secret
+        answer["client_secret_expires_at"] = 0  # never
+    return answer
 
 
 def rate_limit_refusal(request) -> JsonResponse | None:
@@ -48,22 +126,83 @@ def rate_limit_refusal(request) -> JsonResponse | None:
     retry_after = registration_rate_limit().hit(client_ip(request) or "unknown")
     if retry_after is None:
         return None
-    refusal = json_error(
+    refused = json_error(
         "temporarily_unavailable",
         f"Too many registrations from your address; try again in {retry_after} seconds",
         status=429,
     )
-    refusal["Retry-After"] = str(retry_after)
-    return refusal
+    refused["Retry-After"] = str(retry_after)
+    return refused
+
+
+def registration_permitted(request) -> bool:
+    """DOT's ``DCR_REGISTRATION_PERMISSION_CLASSES``, all of which must allow (none: nobody may)."""
+    permissions = oauth2_settings.DCR_REGISTRATION_PERMISSION_CLASSES
+    return bool(permissions) and all(permission().has_permission(request) for permission in permissions)
 
 
 class RegistrationView(JsonMethodNotAllowed, dot_views.DynamicClientRegistrationView):
     def post(self, request, *args, **kwargs):
         # Every attempt counts, refused ones too, so probing the policy is rate-limited as well.
-        return rate_limit_refusal(request) or metadata_refusal(request) or super().post(request, *args, **kwargs)
+        limited = rate_limit_refusal(request)
+        if limited:
+            return limited
+        if not registration_permitted(request):
+            return refusal("access_denied", "Authentication required to register a client", status=401)
+        user = request.user if request.user.is_authenticated else None
+        client = Application(registration_source=Application.RegistrationSource.DCR, user=user)
+        try:
+            client_metadata_apply(client, client_metadata_parse(request_metadata(request)))
+            client_validate(client)
+        except ClientMetadataRefused as refused:
+            return refusal(refused.error, refused.description, status=refused.status)
+        secret = client.client_secret if client.client_type == client.CLIENT_CONFIDENTIAL else None  # before hashing
+        with transaction.atomic():
+            client.save()
+            registration_token = _issue_registration_token(client, user)
+        return registration_json(registration_answer(client, registration_token, request, secret=secret), status=201)
 
 
 class RegistrationManagementView(JsonMethodNotAllowed, dot_views.DynamicClientRegistrationManagementView):
-    def put(self, request, *args, **kwargs):
-        # RFC 7592 §2.2: an update is a full replacement of the metadata, held to the same policy.
-        return metadata_refusal(request) or super().put(request, *args, **kwargs)
+    """RFC 7592: read, replace and delete a registration with its registration access token."""
+
+    def get(self, request, client_id, *args, **kwargs):
+        registration = self._authenticate_registration_request(request, client_id)
+        if not hasattr(registration, "application"):  # DOT's refusal
+            return registration
+        return registration_json(registration_answer(registration.application, registration.presented_token, request))
+
+    def put(self, request, client_id, *args, **kwargs):
+        registration = self._authenticate_registration_request(request, client_id)
+        if not hasattr(registration, "application"):
+            return registration
+        client = registration.application
+        try:
+            data = request_metadata(request)
+            # RFC 7592 §2.2: the client names itself; a secret it sends must be the one it has.
+            if data.get("client_id") not in (None, client.client_id):
+                raise ClientMetadataRefused("invalid_client_metadata", "client_id: must be this client's client_id")
+            secret = data.get("client_secret")
+            if secret is not None and not (
+                isinstance(secret, str) and client_secret_check(provided=secret, stored=client.client_secret)
+            ):
+                raise ClientMetadataRefused("invalid_client_metadata", "client_secret: does not match this client's")
+            # RFC 7592 §2.2 replaces the whole registration, but a client's type changes only when it asks.
+            metadata = client_metadata_parse(data, auth_method_default=client.token_endpoint_auth_method)
+            if (metadata.token_endpoint_auth_method == "none") != (client.client_type == client.CLIENT_PUBLIC):
+                raise ClientMetadataRefused(
+                    "invalid_client_metadata",
+                    "token_endpoint_auth_method: a client cannot change between public (none) and confidential; "
+                    "register a new client instead",
+                )
+            client_metadata_apply(client, metadata)
+            client_validate(client)
+        except ClientMetadataRefused as refused:
+            return refusal(refused.error, refused.description, status=refused.status)
+        answer_token = registration.presented_token
+        with transaction.atomic():
+            client.save()
+            if oauth2_settings.DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE:
+                answer_token = _issue_registration_token(client, client.user)
+                registration.registration_token.delete()
+        return registration_json(registration_answer(client, answer_token, request))

@@ -1,3 +1,5 @@
+import base64
+import json
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
@@ -7,6 +9,25 @@ from tests.factories import REDIRECT_URI
 
 # The issuer (and `iss`) of the test client's requests, which come to http://testserver.
 ISSUER = "http://testserver"
+
+# What an MCP client registers (RFC 7591), as Claude Code and the SDKs do.
+AGENT = {
+    "client_name": "Claude-style agent",
+    "redirect_uris": ["http://127.0.0.1:51234/callback"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "none",
+}
+
+
+def register(client, metadata):
+    """RFC 7591 registration of ``metadata`` (a dict, sent as JSON)."""
+    return client.post("/o/register/", json.dumps(metadata), content_type="application/json")
+
+
+def basic_auth(client_id: str, secret: str) -> dict:
+    """RFC 6749 §2.3.1: client_secret_basic, as the test client's extra headers."""
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
 
 def authorize_url(client, challenge, **overrides) -> str:
@@ -49,6 +70,17 @@ def consent_answer(page, *, allow: bool = True, untick: tuple[str, ...] = ()) ->
     if allow:
         data["allow"] = "Authorize"
     return data
+
+
+def approved_code(client, app) -> tuple[str, str]:
+    """A code the signed-in person approved for ``app`` (an Application, or a client_id), on the
+    consent page when there is one, and its PKCE verifier."""
+    verifier, challenge = pkce_pair()
+    url = authorize_url(app, challenge)
+    response = client.get(url)
+    if response.status_code == 200:  # the consent page
+        response = client.post(url, consent_answer(response))
+    return redirect_params(response)["code"], verifier
 
 
 def exchange_code(client, app, code, verifier, **extra):

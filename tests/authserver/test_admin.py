@@ -3,24 +3,13 @@
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.test import Client
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from authserver.models import AuditEvent
-from tests.authserver.helpers import authorize_url, connect, pkce_pair
-from tests.authserver.test_registration import AGENT
+from tests.authserver.helpers import AGENT, authorize_url, connect, pkce_pair
 from tests.factories import make_access_token, make_client, make_user
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def operator():
-    """A staff member's browser, separate from the `client` that plays the person or the agent."""
-    browser = Client()
-    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-not-used"))
-    return browser
 
 
 @pytest.mark.parametrize(

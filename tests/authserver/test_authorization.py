@@ -12,20 +12,9 @@ from tests.authserver.helpers import (
     redirect_params,
     stored_access_token,
 )
-from tests.factories import REDIRECT_URI, make_client, make_user
+from tests.factories import REDIRECT_URI
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def app():
-    return make_client()
-
-
-@pytest.fixture
-def signed_in(client):
-    client.force_login(make_user("alice"))
-    return client
 
 
 def consent(client, url, *, allow=True, untick=()):

@@ -146,7 +146,7 @@ def test_the_prune_command_clears_expired_tokens_and_codes_and_old_audit_events(
 
     call_command("prune")
 
-    assert "Pruned 0 unused client(s) and 1 old audit event(s)" in capsys.readouterr().out
+    assert "Pruned 0 unused client(s), 1 old audit event(s)" in capsys.readouterr().out
     assert list(get_access_token_model().objects.all()) == [live]
     assert not get_grant_model().objects.exists()
     assert not AuditEvent.objects.filter(pk=stale.pk).exists()

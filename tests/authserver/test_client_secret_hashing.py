@@ -1,7 +1,6 @@
 """Client secrets are stored with a salted HMAC-SHA256 (authserver/hashers.py), not with PBKDF2, and
 secrets stored with PBKDF2 before still authenticate, and are then stored with the fast hasher."""
 
-import base64
 import json
 
 import pytest
@@ -9,7 +8,10 @@ from django.contrib.auth.hashers import check_password, get_hasher, identify_has
 from oauth2_provider.models import get_application_model
 
 from authserver.hashers import client_secret_rehash
-from tests.authserver.helpers import authorize_url, consent_answer, pkce_pair, redirect_params
+from tests.authserver.helpers import (
+    approved_code,
+    basic_auth,
+)
 from tests.factories import REDIRECT_URI, make_client, make_user
 
 pytestmark = pytest.mark.django_db
@@ -44,21 +46,6 @@ def stored_with_pbkdf2(app, secret: str = SECRET):
 def algorithm_stored(app) -> str:
     app.refresh_from_db()
     return identify_hasher(app.client_secret).algorithm
-
-
-def basic_auth(client_id: str, secret: str) -> dict:
-    """RFC 6749 §2.3.1: client_secret_basic."""
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
-def approved_code(client, client_id: str) -> tuple[str, str]:
-    """A code the signed-in person approved for ``client_id``, and its PKCE verifier."""
-    verifier, challenge = pkce_pair()
-    url = authorize_url(client_id, challenge)
-    response = client.get(url)
-    if response.status_code == 200:  # the consent page
-        response = client.post(url, consent_answer(response))
-    return redirect_params(response)["code"], verifier
 
 
 def token_request(client, client_id: str, secret: str, *, method: str):
@@ -138,7 +125,7 @@ def test_a_persons_password_is_still_hashed_with_pbkdf2():
 
 @pytest.mark.parametrize("method", AUTH_METHODS)
 def test_a_confidential_client_authenticates_with_its_secret(client, method):
-    app = confidential_client()
+    app = confidential_client(token_endpoint_auth_method=method)
     response = token_request(client, app.client_id, SECRET, method=method)
     assert response.status_code == 200, response.content
     assert response.json()["access_token"]
@@ -147,7 +134,7 @@ def test_a_confidential_client_authenticates_with_its_secret(client, method):
 @pytest.mark.parametrize("method", AUTH_METHODS)
 def test_a_wrong_secret_is_refused_with_json_invalid_client(client, method):
     # RFC 6749 §5.2: client authentication failed: invalid_client, 401.
-    app = confidential_client()
+    app = confidential_client(token_endpoint_auth_method=method)
     response = token_request(client, app.client_id, SECRET + "x", method=method)
     assert response.status_code == 401
     assert response["Content-Type"] == "application/json"
@@ -157,7 +144,7 @@ def test_a_wrong_secret_is_refused_with_json_invalid_client(client, method):
 
 @pytest.mark.parametrize("method", AUTH_METHODS)
 def test_a_secret_stored_with_pbkdf2_authenticates_and_is_then_stored_with_the_fast_hasher(client, method):
-    app = stored_with_pbkdf2(confidential_client())
+    app = stored_with_pbkdf2(confidential_client(token_endpoint_auth_method=method))
     response = token_request(client, app.client_id, SECRET, method=method)
     assert response.status_code == 200, response.content
     assert algorithm_stored(app) == FAST

@@ -22,12 +22,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
 def agent():
     """A third-party agent that registered itself (RFC 7591)."""
     return make_client(name="SmartMail AI", registration_source=Application.RegistrationSource.DCR)

@@ -1,28 +1,17 @@
 """Token, revocation and introspection endpoints: what they accept, and JSON refusals for the rest."""
 
-import base64
-
 import pytest
 from oauth2_provider.models import get_application_model
 
-from tests.factories import make_access_token, make_client, make_user
+from tests.authserver.helpers import basic_auth
+from tests.factories import RESOURCE_SERVER_SECRET, make_access_token, make_client, make_resource_server, make_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def resource_server():
-    Application = get_application_model()
-    return Application.objects.create(
-        name="Resource server",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret="rs-secret",
-    )
-
-
-def basic(app, secret):
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(f"{app.client_id}:{secret}".encode()).decode()}
+    return make_resource_server()
 
 
 def test_password_grant_is_refused_even_for_a_password_client(client):
@@ -55,7 +44,9 @@ def test_bad_token_requests_get_json_errors(client, body):
 
 def test_introspection_reports_an_active_token_to_an_authenticated_client(client, resource_server):
     token = make_access_token(make_user("alice"), make_client(), scope="mcp profile")
-    response = client.post("/o/introspect/", {"token": token}, **basic(resource_server, "rs-secret"))
+    response = client.post(
+        "/o/introspect/", {"token": token}, **basic_auth(resource_server.client_id, RESOURCE_SERVER_SECRET)
+    )
     assert response.status_code == 200
     assert response.json()["active"] is True
     assert response.json()["scope"] == "mcp profile"
@@ -72,5 +63,7 @@ def test_revoked_token_introspects_as_inactive(client, resource_server):
     app = make_client()
     token = make_access_token(make_user("alice"), app)
     assert client.post("/o/revoke_token/", {"token": token, "client_id": app.client_id}).status_code == 200
-    response = client.post("/o/introspect/", {"token": token}, **basic(resource_server, "rs-secret"))
+    response = client.post(
+        "/o/introspect/", {"token": token}, **basic_auth(resource_server.client_id, RESOURCE_SERVER_SECRET)
+    )
     assert response.json() == {"active": False}

@@ -17,30 +17,14 @@ from oauth2_provider.models import get_access_token_model, get_refresh_token_mod
 
 from authserver.models import AuditEvent
 from authserver.validators import MCPOAuth2Validator
-from tests.authserver.helpers import authorize_url, consent_answer, exchange_code, pkce_pair, redirect_params, refresh
-from tests.factories import make_client
+from tests.authserver.helpers import (
+    approved_code,
+    exchange_code,
+    refresh,
+)
 from tests.mcpapp.helpers import HEADERS, INITIALIZE, run_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def app():
-    return make_client()
-
-
-@pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    return client
-
-
-def approved_code(client, app) -> tuple[str, str]:
-    """A code the signed-in person approved on the consent page, with its PKCE verifier."""
-    verifier, challenge = pkce_pair()
-    url = authorize_url(app, challenge)
-    code = redirect_params(client.post(url, consent_answer(client.get(url))))["code"]
-    return code, verifier
 
 
 def once_after(method: str, competitor):
@@ -89,7 +73,9 @@ def user_token_counts(app) -> tuple[int, int]:
         "confirm_redirect_uri",
     ],
 )
-def test_a_code_redeemed_meanwhile_by_another_request_is_refused_and_stores_no_second_token_set(signed_in, app, moment):
+def test_a_code_redeemed_meanwhile_by_another_request_is_refused_stores_nothing_and_revokes_the_first_set_rfc6749_4_1_2(
+    signed_in, app, moment
+):
     code, verifier = approved_code(signed_in, app)
     patch, other = once_after(moment, lambda: exchange_code(Client(), app, code, verifier))
     with patch:
@@ -97,10 +83,13 @@ def test_a_code_redeemed_meanwhile_by_another_request_is_refused_and_stores_no_s
 
     (winner,) = other
     assert winner.status_code == 200
-    # RFC 6749 §4.1.2: the code is used once; the loser is refused (not a 500) and left nothing behind.
+    # RFC 6749 §4.1.2: the code is used once; the loser is refused (not a 500) and left nothing behind...
     assert_invalid_grant(this)
     assert user_token_counts(app) == (1, 1)
-    assert mcp_accepts(winner.json()["access_token"])
+    # ...and what the code got is revoked: the server cannot tell the client from a thief racing it.
+    assert not mcp_accepts(winner.json()["access_token"])
+    assert_invalid_grant(refresh(Client(), app, winner.json()["refresh_token"]))
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.CODE_REPLAY_DETECTED, application=app).exists()
 
 
 def test_a_refresh_token_rotated_by_another_request_after_this_one_checked_it_is_reuse(signed_in, app):

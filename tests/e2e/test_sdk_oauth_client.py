@@ -160,7 +160,7 @@ def test_sdk_client_identifies_itself_with_its_metadata_document_instead_of_regi
     # from its document and said how it identified itself.
     assert agent.person.pages == ["/accounts/login/", "/o/authorize/", "/o/authorize/"]
     for page in agent.person.consent_pages:
-        assert f'<strong id="client-name">{client_name}</strong>' in page
+        assert f'<strong id="client-name"><bdi>{client_name}</bdi></strong>' in page
         assert "It identifies itself with a metadata document published at localhost." in page
     assert agent.callbacks[-1]["iss"] == server.url  # RFC 9207 §2
     assert agent.requests("POST", "/o/token/") == [200, 200]  # one token per consent, to this client_id

@@ -11,7 +11,6 @@ import time
 
 import anyio
 import pytest
-from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test import Client, override_settings
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
@@ -60,13 +59,6 @@ def agent():
 def person(alice):
     browser = Client()
     browser.force_login(alice)
-    return browser
-
-
-@pytest.fixture
-def operator():
-    browser = Client()
-    browser.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw-not-used"))
     return browser
 
 

@@ -6,6 +6,7 @@ from oauth2_provider.models import clear_expired
 
 from authserver.audit import audit_prune
 from authserver.clients import client_prune
+from authserver.codes import redeemed_codes_prune
 
 
 class Command(BaseCommand):
@@ -13,7 +14,7 @@ class Command(BaseCommand):
         "Delete expired tokens and codes, self-registered clients never used within "
         f"CLIENT_UNUSED_GRACE_HOURS ({settings.CLIENT_UNUSED_GRACE_HOURS}) or idle longer than "
         f"CLIENT_IDLE_RETENTION_DAYS ({settings.CLIENT_IDLE_RETENTION_DAYS}), and audit events older "
-        f"than AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS})."
+        f"than AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS}), and redeemed codes whose tokens all expired."
     )
 
     def add_arguments(self, parser):
@@ -27,6 +28,8 @@ class Command(BaseCommand):
         clear_expired()
         clients = client_prune(batch_size=batch_size)
         events = audit_prune()
+        codes = redeemed_codes_prune()
         self.stdout.write(
-            f"Pruned {clients} unused client(s) and {events} old audit event(s); expired tokens and codes cleared."
+            f"Pruned {clients} unused client(s), {events} old audit event(s) and {codes} redeemed code(s) whose "
+            "tokens all expired; expired tokens and codes cleared."
         )
