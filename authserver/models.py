@@ -141,9 +141,7 @@ class Application(AbstractApplication):
         problem = display_text_problem(self.name)
         if problem:
             raise ValidationError({"name": f"The name {problem}."})
-        if self.may_introspect and (
-            self.client_type != self.CLIENT_CONFIDENTIAL or self.registration_source != self.RegistrationSource.MANUAL
-        ):
+        if self.may_introspect and not self.may_introspect_tokens:
             refusal = (
                 "Only a confidential client an operator made may introspect tokens, not one that registered itself."
             )

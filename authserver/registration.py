@@ -53,11 +53,15 @@ def is_private_use_scheme(scheme: str) -> bool:
     return "." in scheme or scheme in settings.NATIVE_APP_REDIRECT_SCHEMES
 
 
+def _has_space_or_control(text: str) -> bool:
+    return any(ord(char) <= 0x20 or ord(char) == 0x7F for char in text)
+
+
 def redirect_uri_problem(uri: str) -> str | None:
     """Why ``uri`` cannot be registered as a redirect URI, or None when it can."""
     if len(uri) > settings.REGISTRATION_MAX_URI_LENGTH:
         return f"a redirect URI is longer than {settings.REGISTRATION_MAX_URI_LENGTH} characters"
-    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in uri):
+    if _has_space_or_control(uri):
         return "a redirect URI contains whitespace or control characters"
     if not uri.isascii():
         return "a redirect URI must be ASCII (RFC 3986); write an internationalized host in its xn-- form"
@@ -162,7 +166,7 @@ def _strings(data: dict, name: str, default: list[str]) -> list[str]:
 
 
 def _web_url_problem(url: str) -> str | None:
-    if not url.isascii() or any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+    if not url.isascii() or _has_space_or_control(url):
         return "must be an ASCII URL without spaces"
     try:
         parts = urlsplit(url)

@@ -34,15 +34,11 @@ def request_origin(scope: Scope, headers: Headers) -> str:
     return f"{url.scheme}://{url.netloc}"
 
 
-def _bearer_token(headers: Headers) -> str | None:
-    """RFC 6750 §2.1: the ``Authorization: Bearer <token>`` credentials (the scheme is case-insensitive)."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
+def _bearer_token(authorization: str) -> str | None:
+    """RFC 6750 §2.1: the token of ``Authorization: Bearer <token>`` (the scheme is case-insensitive)."""
+    scheme, _, token = authorization.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
-
-
-def _authorization_headers(scope: Scope) -> int:
-    return sum(1 for name, _value in scope["headers"] if name.lower() == b"authorization")
 
 
 async def send_json(send: Send, status: int, body: dict, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -94,13 +90,13 @@ class RequireBearerToken:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        origin = request_origin(scope, headers)
-        if _authorization_headers(scope) > 1:
+        origin, authorizations = request_origin(scope, headers), headers.getlist("authorization")
+        if len(authorizations) > 1:
             # RFC 6750 §2: one way of sending the token, once. Two Authorization headers are not
             # "the first one": answered 400 invalid_request (RFC 6750 §3.1) before anything is looked up.
             await self._challenge(send, origin, 400, "invalid_request", "Send exactly one Authorization header")
             return
-        bearer = _bearer_token(headers)
+        bearer = _bearer_token(authorizations[0]) if authorizations else None
         token = await self.verifier.verify_token(bearer) if bearer else None
         # RFC 8707 §2 / MCP authorization "Token audience binding": a token issued for another
         # resource, even by this same authorization server, is not valid here.

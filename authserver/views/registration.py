@@ -40,18 +40,18 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 FIELD_NAMES = {"name": "client_name"}
 
 
-def registration_json(data: dict, status: int = 200) -> JsonResponse:
-    response = JsonResponse(data, status=status)
+def no_store(response: JsonResponse) -> JsonResponse:
     for header, value in NO_STORE.items():
         response[header] = value
     return response
+
+
+def registration_json(data: dict, status: int = 200) -> JsonResponse:
+    return no_store(JsonResponse(data, status=status))
 
 
 def refusal(error: str, description: str, status: int = 400) -> JsonResponse:
-    response = json_error(error, description, status=status)
-    for header, value in NO_STORE.items():
-        response[header] = value
-    return response
+    return no_store(json_error(error, description, status=status))
 
 
 def request_metadata(request) -> dict:
