@@ -27,7 +27,9 @@ def origin_allowed(origin: str, *, own_origin: str) -> bool:
     developer's machine). Any other origin, ``null`` (sandboxed frames, files) included, is refused.
     """
     origin = origin.rstrip("/").lower()
-    if origin in (own_origin.lower(), settings.SITE_URL.lower()) or origin in settings.MCP_ALLOWED_ORIGINS:
+    if origin == own_origin.lower() or origin in settings.MCP_ALLOWED_ORIGINS:
+        return True
+    if settings.SITE_URL and origin == settings.SITE_URL.lower():
         return True
     return settings.DEBUG and LOOPBACK_ORIGIN.match(origin) is not None
 

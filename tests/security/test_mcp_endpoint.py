@@ -45,7 +45,7 @@ def test_a_page_of_another_origin_is_refused_even_with_a_valid_token_mcp_transpo
     assert response.json()["id"] is None
 
 
-@pytest.mark.parametrize("origin", ["null", "http://testserver.evil.example", "http://localhost:6274"])
+@pytest.mark.parametrize("origin", ["null", "", "http://testserver.evil.example", "http://localhost:6274"])
 def test_other_origins_are_refused_in_production_mcp_transport_origin(token, origin):
     with override_settings(DEBUG=False):
         assert post({**bearer(token), "Origin": origin}).status_code == 403
