@@ -12,9 +12,9 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from axes.helpers import get_client_ip_address
-from django.conf import settings
 from django.utils import timezone
 
+from authserver.conf import app_settings
 from authserver.models import Application, AuditEvent
 
 _current_request: ContextVar = ContextVar("authserver_audit_request", default=None)
@@ -91,6 +91,6 @@ def client_deletion_kind() -> AuditEvent.Kind:
 
 def audit_prune(*, now: datetime | None = None) -> int:
     """Delete events older than ``AUDIT_RETENTION_DAYS``; returns how many went."""
-    cutoff = (now or timezone.now()) - timedelta(days=settings.AUDIT_RETENTION_DAYS)
+    cutoff = (now or timezone.now()) - timedelta(days=app_settings.AUDIT_RETENTION_DAYS)
     deleted, _by_model = AuditEvent.objects.filter(time__lt=cutoff).delete()
     return deleted

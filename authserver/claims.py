@@ -14,14 +14,17 @@ CLAIM_SCOPES: dict[str, str] = {**OAuth2Validator.oidc_claim_scope, "username": 
 
 def user_claims(user) -> dict:
     """Every claim this site can make about ``user`` (OpenID Connect Core §5.1 names)."""
+    # Any user model: the names and the address are read where the model has them (an email login
+    # model may have no first_name; its email field is EMAIL_FIELD).
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
     claims = {
         "sub": str(user.pk),
         "username": user.get_username(),
         "preferred_username": user.get_username(),
-        "name": user.get_full_name() or user.get_username(),
-        "given_name": user.first_name,
-        "family_name": user.last_name,
-        "email": user.email,
+        "name": full_name or user.get_username(),
+        "given_name": getattr(user, "first_name", ""),
+        "family_name": getattr(user, "last_name", ""),
+        "email": getattr(user, user.get_email_field_name(), ""),
         # Django does not verify addresses; say so rather than imply it.
         "email_verified": False,
     }

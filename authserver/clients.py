@@ -7,13 +7,13 @@ so the client table stays proportional to the agents people actually use.
 
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from oauth2_provider.models import get_grant_model, get_refresh_token_model
 
 from authserver.audit import audit_record, client_deletions_recorded_as
+from authserver.conf import app_settings
 from authserver.models import Application, AuditEvent
 from authserver.revocation import credentials_revoke, live_access_tokens
 
@@ -47,8 +47,8 @@ def client_disable(*, client: Application) -> None:
 
 def _prunable(now: datetime):
     """Self-registered, active, third-party clients never used within the grace period, or idle too long."""
-    never_used_before = now - timedelta(hours=settings.CLIENT_UNUSED_GRACE_HOURS)
-    idle_before = now - timedelta(days=settings.CLIENT_IDLE_RETENTION_DAYS)
+    never_used_before = now - timedelta(hours=app_settings.CLIENT_UNUSED_GRACE_HOURS)
+    idle_before = now - timedelta(days=app_settings.CLIENT_IDLE_RETENTION_DAYS)
     return Application.objects.filter(
         registration_source__in=PRUNABLE_SOURCES, is_active=True, skip_authorization=False
     ).filter(Q(last_used__isnull=True, created__lt=never_used_before) | Q(last_used__lt=idle_before))

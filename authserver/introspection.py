@@ -1,6 +1,6 @@
 """Token introspection (RFC 7662): what an operator-trusted resource server may learn about a token.
 
-Who may ask is decided by the endpoint (``authserver.views.endpoints.IntrospectTokenView``): a
+Who may ask is decided by the endpoint (``authserver.dot.views.endpoints.IntrospectTokenView``): a
 confidential client an operator marked ``may_introspect``. Such a client sees every access token
 this server issued, whatever its audience: this server issues tokens only for its own resources
 (RFC 8707, ``invalid_target`` for any other), so a resource server allowed to introspect is one

@@ -37,6 +37,14 @@ def token_checksum(token: str) -> str:
     return digest.hexdigest()
 
 
+def signing_algorithm_default() -> str:
+    """RS256 when the site has a key to sign ID tokens with (OpenID Connect on); else none, which DOT
+    requires when there is no key (OpenID Connect off, ``openid`` not offered)."""
+    if oauth2_settings.OIDC_RSA_PRIVATE_KEY:
+        return AbstractApplication.RS256_ALGORITHM
+    return AbstractApplication.NO_ALGORITHM
+
+
 class Application(AbstractApplication):
     class AuthMethod(models.TextChoices):
         """RFC 7591 §2 ``token_endpoint_auth_method``: how the client proves who it is at the token,
@@ -51,7 +59,7 @@ class Application(AbstractApplication):
     algorithm = models.CharField(
         max_length=5,
         choices=AbstractApplication.ALGORITHM_TYPES,
-        default=AbstractApplication.RS256_ALGORITHM,
+        default=signing_algorithm_default,
         blank=True,
         verbose_name="algorithm",
     )

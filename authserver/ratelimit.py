@@ -10,8 +10,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
+
+from authserver.conf import app_settings
 
 
 @dataclass(frozen=True)
@@ -39,5 +40,5 @@ class RateLimit:
 
 def registration_rate_limit() -> RateLimit:
     return RateLimit(
-        "registration", limit=settings.REGISTRATION_RATE_LIMIT, window=settings.REGISTRATION_RATE_WINDOW_SECONDS
+        "registration", limit=app_settings.REGISTRATION_RATE_LIMIT, window=app_settings.REGISTRATION_RATE_WINDOW_SECONDS
     )

@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from django.conf import settings
-
+from authserver.conf import app_settings
 from authserver.display_text import display_text_problem
 
 # RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
@@ -50,7 +49,7 @@ def is_private_use_scheme(scheme: str) -> bool:
     scheme = scheme.lower()
     if not SCHEME.match(scheme) or scheme in DANGEROUS_SCHEMES or scheme in ("http", "https"):
         return False
-    return "." in scheme or scheme in settings.NATIVE_APP_REDIRECT_SCHEMES
+    return "." in scheme or scheme in app_settings.NATIVE_APP_REDIRECT_SCHEMES
 
 
 def _has_space_or_control(text: str) -> bool:
@@ -59,8 +58,8 @@ def _has_space_or_control(text: str) -> bool:
 
 def redirect_uri_problem(uri: str) -> str | None:
     """Why ``uri`` cannot be registered as a redirect URI, or None when it can."""
-    if len(uri) > settings.REGISTRATION_MAX_URI_LENGTH:
-        return f"a redirect URI is longer than {settings.REGISTRATION_MAX_URI_LENGTH} characters"
+    if len(uri) > app_settings.REGISTRATION_MAX_URI_LENGTH:
+        return f"a redirect URI is longer than {app_settings.REGISTRATION_MAX_URI_LENGTH} characters"
     if _has_space_or_control(uri):
         return "a redirect URI contains whitespace or control characters"
     if not uri.isascii():
@@ -192,15 +191,15 @@ def client_metadata_parse(data: dict, *, auth_method_default: str = "client_secr
         _refuse("redirect_uris", "must be an array of strings", "invalid_redirect_uri")
     if not redirect_uris:
         _refuse("redirect_uris", "at least one redirect URI is required", "invalid_redirect_uri")
-    if len(redirect_uris) > settings.REGISTRATION_MAX_REDIRECT_URIS:
-        cap = settings.REGISTRATION_MAX_REDIRECT_URIS
+    if len(redirect_uris) > app_settings.REGISTRATION_MAX_REDIRECT_URIS:
+        cap = app_settings.REGISTRATION_MAX_REDIRECT_URIS
         _refuse("redirect_uris", f"at most {cap} are allowed", "invalid_redirect_uri")
     for uri in redirect_uris:
         problem = redirect_uri_problem(uri)
         if problem:
             _refuse("redirect_uris", problem, "invalid_redirect_uri")
 
-    short, long = settings.REGISTRATION_MAX_FIELD_LENGTH, settings.REGISTRATION_MAX_URI_LENGTH
+    short, long = app_settings.REGISTRATION_MAX_FIELD_LENGTH, app_settings.REGISTRATION_MAX_URI_LENGTH
     client_name = _text(data, "client_name", short) or ""
     descriptive: dict = {}
     for name in TEXT_FIELDS:

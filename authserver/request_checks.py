@@ -7,7 +7,7 @@ is asked anything and at the token endpoint.
 - ``state`` and ``nonce``, which are echoed or stored as sent: no control characters (RFC 6749
   Appendix A.5: ``state`` is printable; a NUL in ``nonce`` could not even be stored in PostgreSQL).
 
-These checks run as oauthlib custom validators (``authserver.oauth_server.OAuthServer``), so a bad
+These checks run as oauthlib custom validators (``authserver.dot.server.OAuthServer``), so a bad
 request is answered before the consent page (RFC 6749 §4.1.2.1) with the client's ``state``.
 """
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 from oauth2_provider.scopes import BaseScopes
+from oauth2_provider.settings import oauth2_settings
 
 # RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
@@ -100,6 +101,11 @@ scope_registry = ScopeRegistry(
 )
 
 
+def offered_scopes() -> list[Scope]:
+    """The registered scopes, less ``openid`` when OpenID Connect is off (no key to sign ID tokens)."""
+    return [scope for scope in scope_registry if scope.name != "openid" or oauth2_settings.OIDC_ENABLED]
+
+
 class RegistryScopes(BaseScopes):
     """django-oauth-toolkit's scopes backend over the registry (``SCOPES_BACKEND_CLASS``).
 
@@ -108,10 +114,10 @@ class RegistryScopes(BaseScopes):
     """
 
     def get_all_scopes(self):
-        return {scope.name: scope.description for scope in scope_registry}
+        return {scope.name: scope.description for scope in offered_scopes()}
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
-        return scope_registry.names
+        return [scope.name for scope in offered_scopes()]
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs):
         return [scope_registry.base.name]

@@ -2,8 +2,9 @@
 authentication, the ceiling that ``benchmarks/auth.py`` compares the authenticated endpoint with.
 
 - ``/star/mcp``: the product app exactly as ``config.asgi`` builds it, bearer authentication and all;
-- ``/open/mcp``: the same MCP stack (``build_server``, ``build_asgi_app``: the same middleware, the
-  same Django request lifecycle) built with ``require_token=False``, so no token is asked for or checked.
+- ``/open/mcp``: the same MCP stack (``build_server``, the SDK's Streamable HTTP app, ``mcp_middleware``:
+  the same middleware, the same Django request lifecycle) without ``RequireBearerToken``, so no token
+  is asked for or checked. Built here from mcpapp's public parts: the product has no switch for it.
 
 Both MCP servers get the same tool, ``echo``, registered on each ``MCPServer`` directly rather than
 through ``mcp_registry`` (whose guard needs a token), so the two endpoints run the very same function
@@ -16,12 +17,15 @@ and differ in the token check alone. Only the benchmark serves this module; the 
 import contextlib
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
-# Sets Django up first; also builds the product's own application, which is left unused here.
-from config.asgi import build_application
-from mcpapp.server import build_asgi_app, build_server
+# Sets Django up first; the product's application as the production command serves it.
+from config.asgi import django_application, with_static_files  # noqa: I001
+from mcpapp.asgi import mcp_asgi_application
+from mcpapp.conf import STREAMABLE_HTTP_PATH, app_settings
+from mcpapp.server import build_asgi_app, build_server, json_error, mcp_middleware
 
 OPEN_MOUNT_PATH = "/open"
 ECHO_TOOL = "echo"
@@ -38,9 +42,31 @@ def server_with_echo() -> MCPServer:
     return server
 
 
-authenticated_mcp = build_asgi_app(server_with_echo())
-open_mcp = build_asgi_app(server_with_echo(), require_token=False)
-product = build_application(authenticated_mcp)
+def open_asgi_app(server: MCPServer) -> Starlette:
+    """``build_asgi_app`` less the bearer check: the SDK's Streamable HTTP app behind mcpapp's middleware."""
+    streamable = server.streamable_http_app(
+        streamable_http_path=STREAMABLE_HTTP_PATH,
+        stateless_http=app_settings.STATELESS_HTTP,
+        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        async with server.session_manager.run():
+            yield
+
+    return Starlette(
+        routes=[Route(STREAMABLE_HTTP_PATH, endpoint=streamable)],
+        exception_handlers={404: json_error, 405: json_error},
+        middleware=mcp_middleware(),
+        lifespan=lifespan,
+    )
+
+
+open_mcp = open_asgi_app(server_with_echo())
+product = mcp_asgi_application(
+    with_static_files(django_application), mcp_application=build_asgi_app(server_with_echo())
+)
 
 
 @contextlib.asynccontextmanager

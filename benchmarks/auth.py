@@ -35,14 +35,15 @@ from benchmarks.harness import (
     benchmark_database,
     connect_agents,
     machine_summary,
+    print_log_problems,
     python_summary,
     server_log_problems,
     started_server,
 )
 from benchmarks.onboarding import OnboardingReport, format_onboarding, onboarding_cost
 from benchmarks.plots import throughput_plot
-from tests.e2e.live_server import production_env
-from tests.e2e.oauth_flow import MCP_PATH
+from live.oauth_flow import MCP_PATH
+from live.server import production_env
 
 APPLICATION = "benchmarks.asgi:application"
 # A generating process busier than this share of a core may be what limits the numbers.
@@ -298,10 +299,7 @@ def print_table(run: DatabaseRun) -> None:
                 failures.setdefault(f"{endpoint} {key}", sample)
     for key, sample in failures.items():
         print(f"  first {key}: {sample}")
-    if run.log_problems:
-        print(f"  server log ({run.log_path}), from its first warning or traceback:")
-        for line in run.log_problems:
-            print(f"    | {line}")
+    print_log_problems(run.log_problems, run.log_path)
 
 
 def print_notes(runs: list[DatabaseRun], cores: int, precision: float) -> None:

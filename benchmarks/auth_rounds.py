@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from benchmarks.harness import BenchmarkDatabase, CpuMeter, CpuUse, wait_for_idle_machine
 from benchmarks.traffic import ToolCall, TrafficPlan, TrafficTally, run_traffic_phases
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import MCP_PATH
+from live.oauth_flow import MCP_PATH
+from live.server import LiveServer
 
 OPEN_MCP_PATH = "/open/mcp"  # benchmarks.asgi.OPEN_MOUNT_PATH + "/mcp": no authentication
 ECHO_TEXT = "ping"

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.e2e.live_server import PRODUCT_APPLICATION, LiveServer
-from tests.e2e.oauth_flow import client_register, tokens_obtain
-from tests.e2e.person import Person
+from live.oauth_flow import client_register, tokens_obtain
+from live.person import Person
+from live.server import PRODUCT_APPLICATION, LiveServer
 
 # Nothing listens here: the person's browser stops at the redirect and hands the code over.
 PASSWORD = "load test password 42"
@@ -39,7 +39,7 @@ SERVER_ENV = {
 
 class BenchmarkDatabase:
     """Where each benchmarked server keeps its data: a SQLite file of its own, or a new database on
-    a throwaway PostgreSQL cluster (``tests/postgres_server.py``) shared by the servers of one run."""
+    a throwaway PostgreSQL cluster (``live/postgres_server.py``) shared by the servers of one run."""
 
     def __init__(self, vendor: str, postgres=None):
         self.vendor = vendor
@@ -73,7 +73,7 @@ def benchmark_database(vendor: str) -> Iterator[BenchmarkDatabase]:
     if vendor == "sqlite":
         yield BenchmarkDatabase(vendor)
         return
-    from tests.postgres_server import PostgresServer
+    from live.postgres_server import PostgresServer
 
     postgres = PostgresServer().start()
     try:
@@ -128,6 +128,13 @@ def started_server(
         yield server
     finally:
         server.stop()
+
+
+def print_log_problems(problems: list[str], log_path) -> None:
+    if problems:
+        print(f"  server log ({log_path}), from its first warning or traceback:")
+        for line in problems:
+            print(f"    | {line}")
 
 
 def server_log_problems(server: LiveServer, *, limit: int = 60) -> list[str]:

@@ -25,12 +25,14 @@ from benchmarks.harness import (
     benchmark_database,
     connect_agents,
     machine_summary,
+    print_log_problems,
     python_summary,
     server_log_problems,
     started_server,
     wait_for_idle_machine,
 )
 from benchmarks.traffic import TrafficPlan, TrafficTally, run_traffic
+from live.paths import MCP_PATH
 
 # A generating process busier than this share of a core may be what limits the numbers.
 GENERATOR_BUSY_SHARE = 0.8
@@ -118,7 +120,7 @@ def print_header(arguments: argparse.Namespace, database: BenchmarkDatabase) -> 
     print(f"Database: {database.describe()}")
     print(
         f"Load:     {arguments.concurrency} concurrent clients in {arguments.load_processes} processes, each calling"
-        f" whoami on /star/mcp back to back, refreshing its token every {arguments.refresh_every} calls and opening"
+        f" whoami on {MCP_PATH} back to back, refreshing its token every {arguments.refresh_every} calls and opening"
         f" a new connection every {arguments.requests_per_connection} requests;"
         f" {arguments.warmup:g} s warm-up, then {arguments.seconds:g} s timed, per worker count\n",
         flush=True,
@@ -169,10 +171,7 @@ def print_details(run: WorkerRun) -> None:
     print(f"  failures: {', '.join(failures) if failures else 'none'}")
     for key, sample in tally.samples.items():
         print(f"    first {key}: {sample}")
-    if run.log_problems:
-        print(f"  server log ({run.log_path}), from its first warning or traceback:")
-        for line in run.log_problems:
-            print(f"    | {line}")
+    print_log_problems(run.log_problems, run.log_path)
 
 
 def print_notes(runs: list[WorkerRun], cores: int, busy_before: float) -> None:

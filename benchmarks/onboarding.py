@@ -5,7 +5,7 @@ An agent that knows only the MCP endpoint's URL calls a tool, is refused (401), 
 links from there, as the MCP authorization spec has it: the protected resource metadata named in
 the challenge (RFC 9728), the authorization server's metadata (RFC 8414), registration (RFC 7591),
 the authorization request (PKCE, RFC 7636; ``resource``, RFC 8707) in which a person signs in and
-consents on the real pages (``tests/e2e/person.py`` submits them), the token request, and the tool
+consents on the real pages (``live/person.py`` submits them), the token request, and the tool
 call again with the token. Every request is timed from sending it to having read the whole answer;
 "server side" is the sum of those round trips on loopback, without the person's thinking time (nil
 here) and without what the client does in between (PKCE, reading forms), which is reported apart.
@@ -22,9 +22,9 @@ import httpx2
 
 from benchmarks.harness import AgentToken
 from benchmarks.traffic import MCP_PROTOCOL_VERSION, ToolCall, call_failure
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import MCP_PATH, REDIRECT_URI, pkce_pair
-from tests.e2e.person import Person
+from live.oauth_flow import MCP_PATH, REDIRECT_URI, pkce_pair
+from live.person import Person
+from live.server import LiveServer
 
 PASSWORD = "onboarding password 42"
 FIRST_CALL = ToolCall()  # whoami on /star/mcp, answered with the identity the token speaks for

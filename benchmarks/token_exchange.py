@@ -45,9 +45,9 @@ from benchmarks.harness import (
     server_log_problems,
     started_server,
 )
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import REDIRECT_URI, client_register, client_registration, code_obtain
-from tests.e2e.person import Person
+from live.oauth_flow import REDIRECT_URI, client_register, client_registration, code_obtain
+from live.person import Person
+from live.server import LiveServer
 
 PUBLIC, CONFIDENTIAL, LEGACY = "public", "confidential", "confidential, legacy PBKDF2 hash"
 AUTHORIZATION_CODE, REFRESH_TOKEN = "authorization_code", "refresh_token"
@@ -307,7 +307,7 @@ def legacy_rates(server: LiveServer, people: list[Person], *, seconds: float) ->
 
 
 def token_exchange_rates(server, *, seconds: float = 5.0, concurrency: int = 4) -> list[TokenExchangeRate]:
-    """Token exchanges per second on the started ``server`` (a ``tests.e2e.live_server.LiveServer``),
+    """Token exchanges per second on the started ``server`` (a ``live.server.LiveServer``),
     for each kind of client and both grants, with ``concurrency`` clients sending at once."""
     usernames = [f"exchange-{uuid.uuid4().hex[:8]}-{index}" for index in range(concurrency)]
     server.create_users(usernames, PASSWORD)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import httpx2
 
 from benchmarks.harness import AgentToken, CpuMeter
-from tests.e2e.oauth_flow import MCP_PATH
+from live.oauth_flow import MCP_PATH
 
 MCP_PROTOCOL_VERSION = "2025-11-25"
 

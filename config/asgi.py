@@ -1,9 +1,9 @@
-"""The one ASGI application: the MCP server under ``MCP_MOUNT_PATH``, Django for everything else.
+"""The reference site's ASGI application: the MCP endpoint under ``MCPAPP["MOUNT_PATH"]``, Django
+for everything else (``mcpapp.asgi``, as any site would).
 
-Its lifespan runs the MCP session manager. ``python manage.py runserver`` serves it on uvicorn, and
-so does the production command (README.md, "Running in production"). Static files (the admin's)
-are Django's own handler in development; with ``DEBUG`` off they are served from ``STATIC_ROOT``,
-where ``manage.py collectstatic`` put them.
+``python manage.py runserver`` serves it on uvicorn, and so does the production command (README.md,
+"Running in production"). Static files (the admin's) are Django's own handler in development; with
+``DEBUG`` off they are served from ``STATIC_ROOT``, where ``manage.py collectstatic`` put them.
 """
 
 import logging
@@ -21,27 +21,18 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import Mount  # noqa: E402
 from starlette.staticfiles import StaticFiles  # noqa: E402
 
-from authserver.log_redaction import access_log_redact  # noqa: E402
-from mcpapp.server import build_asgi_app, build_server  # noqa: E402
+from mcpapp.asgi import mcp_asgi_application  # noqa: E402
 
 
-def build_application(mcp_application: Starlette) -> Starlette:
-    """Route ``MCP_MOUNT_PATH`` to the MCP app, the rest to Django; the lifespan is the MCP app's."""
-    routes = [Mount(settings.MCP_MOUNT_PATH, app=mcp_application)]
+def with_static_files(django_app):
+    """Django, with the static files in front: Django's handler with DEBUG on, STATIC_ROOT's otherwise."""
     if settings.DEBUG:
-        routes.append(Mount("", app=ASGIStaticFilesHandler(django_application)))
-    else:
-        if Path(settings.STATIC_ROOT).is_dir():
-            routes.append(Mount("/" + settings.STATIC_URL.strip("/"), app=StaticFiles(directory=settings.STATIC_ROOT)))
-        else:
-            logging.getLogger(__name__).warning("%s is missing: run `manage.py collectstatic`", settings.STATIC_ROOT)
-        routes.append(Mount("", app=django_application))
-    return Starlette(
-        routes=routes,
-        lifespan=mcp_application.router.lifespan_context,
-    )
+        return ASGIStaticFilesHandler(django_app)
+    if not Path(settings.STATIC_ROOT).is_dir():
+        logging.getLogger(__name__).warning("%s is missing: run `manage.py collectstatic`", settings.STATIC_ROOT)
+        return django_app
+    static = Mount("/" + settings.STATIC_URL.strip("/"), app=StaticFiles(directory=settings.STATIC_ROOT))
+    return Starlette(routes=[static, Mount("", app=django_app)])
 
 
-application = build_application(build_asgi_app(build_server()))
-# uvicorn's access log writes every request's path and query: none of a client's secrets there.
-access_log_redact()
+application = mcp_asgi_application(with_static_files(django_application))

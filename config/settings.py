@@ -15,6 +15,7 @@ import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
+from authserver.conf import oauth2_provider_settings
 from config.env import env_bool, env_float, env_int, env_list, env_str, persistent_rsa_key, persistent_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -23,53 +24,37 @@ VAR_DIR = Path(env_str("DJANGO_VAR_DIR", str(BASE_DIR / "var")))
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
 # --- Public origin --------------------------------------------------------------------------
-# SITE_URL is the origin clients see (``https://mcp.example.com``). When it is unset, the origin
-# of each request is used, so http://localhost:8000 and http://127.0.0.1:8000 both work locally.
+# SITE_URL is the origin clients see (``https://mcp.example.com``): the OAuth issuer and the origin of
+# the MCP resource identifiers. When it is unset, the origin of each request is used, so
+# http://localhost:8000 and http://127.0.0.1:8000 both work locally. `manage.py check` refuses a
+# SITE_URL that is not an origin (authserver.E004).
 SITE_URL = env_str("SITE_URL", "").rstrip("/")
-if SITE_URL:
-    _site = urlsplit(SITE_URL)
-    if _site.scheme not in ("http", "https") or not _site.hostname or _site.path or _site.query:
-        raise ImproperlyConfigured(f"SITE_URL must be an origin like https://mcp.example.com, not {SITE_URL!r}")
 
-# Where the MCP endpoint lives; its absolute URL is the RFC 8707 resource identifier.
-MCP_MOUNT_PATH = "/star"
-MCP_RESOURCE_PATH = MCP_MOUNT_PATH + "/mcp"
-MCP_SSE_RESOURCE_PATH = MCP_MOUNT_PATH + "/sse"  # the legacy SSE transport, for clients that only speak it
-# Stateless Streamable HTTP: no per-process session state, so any worker can answer any request.
-MCP_STATELESS_HTTP = env_bool("MCP_STATELESS_HTTP", True)
-MCP_SERVER_NAME = env_str("MCP_SERVER_NAME", "Django MCP")
-# Browser origins allowed to call the MCP endpoint (its Origin check, and its CORS answers), besides
-# the site's own origin and, with DEBUG on, loopback ones (MCP Inspector): e.g. https://app.example.com.
-MCP_ALLOWED_ORIGINS = [origin.rstrip("/").lower() for origin in env_list("MCP_ALLOWED_ORIGINS", [])]
-for _origin in MCP_ALLOWED_ORIGINS:
-    _parts = urlsplit(_origin)
-    if _parts.scheme not in ("http", "https") or not _parts.hostname or _parts.path or _parts.query:
-        raise ImproperlyConfigured(f"MCP_ALLOWED_ORIGINS holds origins like https://app.example.com, not {_origin!r}")
-# Verified access tokens are remembered per worker for this long (never past their expiry; 0: look
-# every token up on every request). A revocation is refused at once by the worker that made it and
-# within MCP_TOKEN_REVOCATION_POLL_SECONDS by the others, through CACHES (mcpapp/token_cache.py).
-MCP_TOKEN_CACHE_SECONDS = env_float("MCP_TOKEN_CACHE_SECONDS", 60)
-MCP_TOKEN_CACHE_MAX_ENTRIES = env_int("MCP_TOKEN_CACHE_MAX_ENTRIES", 10_000)
-MCP_TOKEN_REVOCATION_POLL_SECONDS = env_float("MCP_TOKEN_REVOCATION_POLL_SECONDS", 0.5)
+# --- The MCP endpoint (mcpapp/conf.py has every key and its default) --------------------------
+MCPAPP = {
+    "SERVER_NAME": env_str("MCP_SERVER_NAME", "Django MCP"),
+    "STATELESS_HTTP": env_bool("MCP_STATELESS_HTTP", True),
+    "ALLOWED_ORIGINS": env_list("MCP_ALLOWED_ORIGINS", []),
+    "TOKEN_CACHE_SECONDS": env_float("MCP_TOKEN_CACHE_SECONDS", 60),
+    "TOKEN_CACHE_MAX_ENTRIES": env_int("MCP_TOKEN_CACHE_MAX_ENTRIES", 10_000),
+    "TOKEN_REVOCATION_POLL_SECONDS": env_float("MCP_TOKEN_REVOCATION_POLL_SECONDS", 0.5),
+}
 
-# --- Client registration policy (authserver/registration.py) ----------------------------------
-# Private-use redirect schemes (RFC 8252 §7.1) of well-known agents; reverse-domain schemes
-# (com.example.app) are always allowed.
-NATIVE_APP_REDIRECT_SCHEMES = env_list(
-    "NATIVE_APP_REDIRECT_SCHEMES", ["cursor", "vscode", "vscode-insiders", "windsurf"]
-)
-REGISTRATION_MAX_BODY_BYTES = env_int("REGISTRATION_MAX_BODY_BYTES", 64 * 1024)  # larger bodies: 413
-REGISTRATION_MAX_REDIRECT_URIS = env_int("REGISTRATION_MAX_REDIRECT_URIS", 10)
-REGISTRATION_MAX_URI_LENGTH = env_int("REGISTRATION_MAX_URI_LENGTH", 2000)
-REGISTRATION_MAX_FIELD_LENGTH = env_int("REGISTRATION_MAX_FIELD_LENGTH", 200)  # client_name and other strings
-# Registrations per client address per window (429 with Retry-After above it), counted in CACHES.
-REGISTRATION_RATE_LIMIT = env_int("REGISTRATION_RATE_LIMIT", 30)
-REGISTRATION_RATE_WINDOW_SECONDS = env_int("REGISTRATION_RATE_WINDOW_SECONDS", 3600)
-# `manage.py prune`: self-registered clients never used within the grace period, or idle longer than
-# the retention period, are deleted; so are audit events older than their retention.
-CLIENT_UNUSED_GRACE_HOURS = env_int("CLIENT_UNUSED_GRACE_HOURS", 24)
-CLIENT_IDLE_RETENTION_DAYS = env_int("CLIENT_IDLE_RETENTION_DAYS", 90)
-AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# --- Client registration and housekeeping (authserver/conf.py has every key and its default) ---
+AUTHSERVER = {
+    "NATIVE_APP_REDIRECT_SCHEMES": env_list(
+        "NATIVE_APP_REDIRECT_SCHEMES", ["cursor", "vscode", "vscode-insiders", "windsurf"]
+    ),
+    "REGISTRATION_MAX_BODY_BYTES": env_int("REGISTRATION_MAX_BODY_BYTES", 64 * 1024),
+    "REGISTRATION_MAX_REDIRECT_URIS": env_int("REGISTRATION_MAX_REDIRECT_URIS", 10),
+    "REGISTRATION_MAX_URI_LENGTH": env_int("REGISTRATION_MAX_URI_LENGTH", 2000),
+    "REGISTRATION_MAX_FIELD_LENGTH": env_int("REGISTRATION_MAX_FIELD_LENGTH", 200),
+    "REGISTRATION_RATE_LIMIT": env_int("REGISTRATION_RATE_LIMIT", 30),
+    "REGISTRATION_RATE_WINDOW_SECONDS": env_int("REGISTRATION_RATE_WINDOW_SECONDS", 3600),
+    "CLIENT_UNUSED_GRACE_HOURS": env_int("CLIENT_UNUSED_GRACE_HOURS", 24),
+    "CLIENT_IDLE_RETENTION_DAYS": env_int("CLIENT_IDLE_RETENTION_DAYS", 90),
+    "AUDIT_RETENTION_DAYS": env_int("AUDIT_RETENTION_DAYS", 365),
+}
 
 # --- Core -----------------------------------------------------------------------------------
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
@@ -79,7 +64,7 @@ if not SECRET_KEY:
     SECRET_KEY = persistent_secret(VAR_DIR / "secret_key")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
-if SITE_URL and urlsplit(SITE_URL).hostname not in ALLOWED_HOSTS:
+if SITE_URL and urlsplit(SITE_URL).hostname and urlsplit(SITE_URL).hostname not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(urlsplit(SITE_URL).hostname)
 CSRF_TRUSTED_ORIGINS = [SITE_URL] if SITE_URL else []
 
@@ -93,7 +78,6 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.humanize",
     "corsheaders",
     "oauth2_provider",
     "axes",
@@ -104,7 +88,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # Failures answer 503 (database away) or 500, as JSON on the JSON endpoints, never a traceback;
     # first, so that what Django answers with a page anywhere below (a bad Host included) is JSON there.
-    "config.errors.ErrorResponseMiddleware",
+    "authserver.errors.ErrorResponseMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Lets audit events recorded from model signals know the caller's address.
     "authserver.audit.AuditRequestMiddleware",
@@ -230,10 +214,10 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_TEMPLATE = "authserver/locked_out.html"
 AXES_VERBOSE = False
 
-LOGIN_URL = "login"
+LOGIN_URL = "authserver:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 
@@ -260,13 +244,8 @@ if SITE_URL.startswith("https://"):
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # --- CORS -----------------------------------------------------------------------------------
-# Browser-based MCP clients (MCP Inspector) call the OAuth endpoints cross-origin with bearer
-# tokens or PKCE, never cookies, so any origin may call them; nothing else is opened.
-CORS_ALLOW_ALL_ORIGINS = True
-CORS_ALLOW_CREDENTIALS = False
-CORS_URLS_REGEX = r"^/(\.well-known/.*|o/(token|revoke_token|introspect|userinfo|register)/.*)$"
-# MCP clients send their protocol version on discovery requests too (MCP authorization, "Protocol
-# version header"); a browser asks first whether it may.
+# The OAuth endpoints answer any origin (authserver/cors.py); nothing else is opened. MCP clients send
+# their protocol version on discovery requests too (MCP authorization, "Protocol version header").
 CORS_ALLOW_HEADERS = (*default_cors_headers, "mcp-protocol-version")
 
 # --- OAuth 2.1 authorization server (django-oauth-toolkit) ----------------------------------
@@ -276,69 +255,14 @@ if not OIDC_RSA_PRIVATE_KEY:
         raise ImproperlyConfigured("OIDC_RSA_PRIVATE_KEY (a PEM RSA key) must be set when DJANGO_DEBUG is off.")
     OIDC_RSA_PRIVATE_KEY = persistent_rsa_key(VAR_DIR / "oidc_rsa_private_key.pem")
 
-ACCESS_TOKEN_EXPIRE_SECONDS = env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600)
-REFRESH_TOKEN_EXPIRE_SECONDS = env_int("REFRESH_TOKEN_EXPIRE_SECONDS", 30 * 24 * 3600)
-
-_AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
-
 OAUTH2_PROVIDER_APPLICATION_MODEL = "authserver.Application"
-
-OAUTH2_PROVIDER = {
-    "OAUTH2_VALIDATOR_CLASS": "authserver.validators.MCPOAuth2Validator",
-    # oauthlib's OpenID Connect server with the PKCE syntax checks (RFC 7636 §4.1-4.2) added.
-    "OAUTH2_SERVER_CLASS": "authserver.oauth_server.OAuthServer",
-    "OAUTH2_BACKEND_CLASS": "authserver.backends.AbsoluteURIOAuthLibCore",
-    # Client secrets are generated (~760 bits), so a salted HMAC-SHA256, not PBKDF2 (authserver/hashers.py).
-    "CLIENT_SECRET_HASHER": "client_secret_pbkdf2_sha256",
-    # One issuer for RFC 8414 metadata, RFC 9207 `iss`, OIDC and RFC 9728 authorization_servers:
-    # SITE_URL when set, else derived from the request origin by DOT in each of those places.
-    "OIDC_ISS_ENDPOINT": SITE_URL,
-    "OIDC_ENABLED": True,
-    "OIDC_RSA_PRIVATE_KEY": OIDC_RSA_PRIVATE_KEY,
-    # Scopes come from `authserver.scopes.scope_registry`, where installed apps add their own.
-    "SCOPES_BACKEND_CLASS": "authserver.scopes.RegistryScopes",
-    # OAuth 2.1: authorization code with PKCE S256 only; public clients are the common case.
-    "PKCE_REQUIRED": True,
-    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
-    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
-    # client_credentials: for clients an operator creates (e.g. a resource server that introspects);
-    # such tokens act for no user, so the MCP endpoint refuses them.
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
-    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _AUTH_METHODS,
-    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": _AUTH_METHODS,
-    # https only; `authserver.models.Application` adds http for loopback redirect URIs (RFC 8252 §7.3).
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
-    # RFC 8252 §7.3: a loopback redirect matches on any port (the app picks one at run time).
-    "ALLOW_LOCALHOST_LOOPBACK": True,
-    # Every RFC 9700 gate on.
-    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
-    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
-    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
-    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
-    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
-    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
-    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
-    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
-    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
-    # Refresh tokens rotate on every use; replaying a used one revokes the whole family.
-    "ROTATE_REFRESH_TOKEN": True,
-    "REFRESH_TOKEN_REUSE_PROTECTION": True,
-    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
-    "ACCESS_TOKEN_EXPIRE_SECONDS": ACCESS_TOKEN_EXPIRE_SECONDS,
-    "REFRESH_TOKEN_EXPIRE_SECONDS": REFRESH_TOKEN_EXPIRE_SECONDS,
-    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
-    # DOT's own token-history auto-approval stays off: consent is remembered by authserver.ConsentGrant.
-    "REQUEST_APPROVAL_PROMPT": "force",
-    # RFC 7591/7592: agents register themselves, anonymously.
-    "DCR_ENABLED": True,
-    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
-    # Client ID Metadata Documents: an https URL as client_id, fetched SSRF-hardened by DOT.
-    "CIMD_ENABLED": True,
-    # DOT's fetcher, then "none" for documents that also list it as supported (ChatGPT's private_key_jwt).
-    "CIMD_METADATA_FETCHER": "authserver.metadata_documents.MetadataDocumentFetcher",
-    "OAUTH2_PROTECTED_RESOURCE_NAME": MCP_SERVER_NAME,
-}
+# django-oauth-toolkit, configured as authserver's authorization server (authserver/conf.py).
+OAUTH2_PROVIDER = oauth2_provider_settings(
+    site_url=SITE_URL,
+    oidc_rsa_private_key=OIDC_RSA_PRIVATE_KEY,
+    access_token_expire_seconds=env_int("ACCESS_TOKEN_EXPIRE_SECONDS", 3600),
+    refresh_token_expire_seconds=env_int("REFRESH_TOKEN_EXPIRE_SECONDS", 30 * 24 * 3600),
+)
 
 # --- Logging --------------------------------------------------------------------------------
 LOGGING = {

@@ -6,11 +6,20 @@ from django.utils.module_loading import autodiscover_modules
 class McpappConfig(AppConfig):
     name = "mcpapp"
     verbose_name = "MCP server"
+    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from authserver.resources import protected_resource_paths_register
+        from mcpapp import checks as mcp_checks
+        from mcpapp.conf import resource_path, sse_resource_path
+
+        # The endpoints are the authorization server's protected resources (RFC 8707 identifiers).
+        protected_resource_paths_register(lambda: (resource_path(), sse_resource_path()))
         # Every installed app's `mcp_tools.py` adds its tools, resources, prompts and scopes.
         autodiscover_modules("mcp_tools")
-        checks.register(check_declared_scopes)
+        checks.register(mcp_checks.check_declared_scopes)
+        checks.register(mcp_checks.check_settings)
+        checks.register(mcp_checks.check_runserver)
         _connect_token_cache_signals()
 
 
@@ -29,19 +38,3 @@ def _connect_token_cache_signals():
     access_tokens_revoked.connect(signals.access_tokens_revoked, dispatch_uid="mcpapp.access_tokens_revoked")
     post_save.connect(signals.user_saved, sender=get_user_model(), dispatch_uid="mcpapp.user_saved")
     post_save.connect(signals.client_saved, sender=get_application_model(), dispatch_uid="mcpapp.client_saved")
-
-
-def check_declared_scopes(app_configs=None, registry=None, **kwargs):
-    """mcpapp.E001: every scope a tool, resource or prompt needs is registered (a typo would lock it)."""
-    from mcpapp.registry import mcp_registry
-
-    registry = registry or mcp_registry
-    return [
-        checks.Error(
-            f"The MCP {entry.kind} {entry.key!r} needs the scope {name!r}, which no app registers.",
-            hint="Register it with authserver.scopes.scope_registry.register(Scope(...)) in the app's mcp_tools.py.",
-            obj=entry.fn,
-            id="mcpapp.E001",
-        )
-        for entry, name in registry.undeclared_scopes()
-    ]

@@ -1,7 +1,7 @@
 """Bearer authentication in front of the MCP transports (RFC 6750, RFC 8707, RFC 9728).
 
 The SDK's own wiring takes the resource URL once, at start-up; here the origin may be each
-request's (when ``SITE_URL`` is unset), so the check and the challenge compute it per request.
+request's (when the site sets no issuer), so the check and the challenge compute it per request.
 What a request is let through with is what the SDK's own middleware would leave: its
 ``AuthenticatedUser`` in ``scope["user"]`` (the transports bind sessions to it), Starlette's
 ``AuthCredentials`` in ``scope["auth"]``, and the SDK's ``auth_context_var`` set, so
@@ -18,9 +18,9 @@ from starlette.authentication import AuthCredentials
 from starlette.datastructures import URL, Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from authserver.resources import audience_covers, resource_metadata_url, resource_url
 from authserver.scopes import scope_registry
 from mcpapp.registry import MCPRegistry
-from mcpapp.resource import audience_covers, resource_metadata_url, resource_url
 from mcpapp.verifier import DotTokenVerifier
 
 

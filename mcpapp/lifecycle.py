@@ -14,18 +14,23 @@ When the server is told to stop (SIGTERM, a deploy), uvicorn stops accepting con
 
 - a request in flight is answered in full. sse-starlette, which the MCP SDK answers with, would
   end every event stream the moment the signal arrives, and a Streamable HTTP ``tools/call`` is
-  answered as an event stream: its caller would get a cut response.
+  answered as an event stream: its caller would get a cut response. Its documented switch
+  (``AppStatus.disable_automatic_graceful_drain``) turns that off for the MCP app's lifespan.
 - an open-ended event stream (a GET: Streamable HTTP's standalone stream, the legacy SSE
   transport's) is ended cleanly at once, as if its client had left, so the shutdown does not wait
-  the whole timeout for it; the client reconnects to another server.
+  the whole timeout for it; the client reconnects to another server. The stop is learnt from the
+  signal itself (:class:`StopSignals`), not from the server's internals.
 
 Such a stream needs the database only to check its token, so its connection is handed back once
 the stream has started, not when the client leaves: otherwise every open stream would hold one of
 the worker's pooled connections, and a few connected clients would starve the rest.
 """
 
+import contextlib
 import logging
 import signal
+import sys
+import threading
 
 import anyio
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
@@ -34,26 +39,72 @@ from django.db import close_old_connections
 from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNAVAILABLE
+from authserver.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNAVAILABLE
 from mcpapp.auth import send_json
 
 logger = logging.getLogger(__name__)
 
 
 SHUTDOWN_POLL_SECONDS = 0.5
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-def sse_streams_finish_during_graceful_shutdown() -> None:
-    """Leave event streams to end on their own, instead of sse-starlette cutting them all at the stop
-    signal (open-ended ones are ended by :func:`disconnect_at_shutdown`)."""
+class StopSignals:
+    """Whether this process was told to stop (SIGTERM, or SIGINT: what uvicorn stops on).
+
+    Learnt through Python's own signal API, not a server's internals: while the MCP app's lifespan
+    runs, each stop signal's handler is wrapped so that it first notes the stop, then does whatever
+    was installed before (uvicorn's graceful shutdown). Only the main thread can install handlers;
+    elsewhere (``runserver``'s autoreloader thread) a stop is simply not noticed early.
+    """
+
+    def __init__(self):
+        self.stopping = False
+        self._previous: dict[int, object] = {}
+
+    def _noted(self, previous):
+        def handler(signum, frame):
+            self.stopping = True
+            if callable(previous):
+                previous(signum, frame)
+            elif previous == signal.SIG_DFL and signum == signal.SIGINT:
+                signal.default_int_handler(signum, frame)
+            elif previous == signal.SIG_DFL:
+                sys.exit(128 + signum)
+
+        return handler
+
+    def watch(self) -> None:
+        self.stopping = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for stop in STOP_SIGNALS:
+            previous = signal.getsignal(stop)
+            self._previous[stop] = previous
+            signal.signal(stop, self._noted(previous))
+
+    def unwatch(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for stop, previous in self._previous.items():
+            signal.signal(stop, previous)
+        self._previous.clear()
+
+
+stop_signals = StopSignals()
+
+
+@contextlib.asynccontextmanager
+async def graceful_shutdown():
+    """For the MCP app's lifespan: stop signals noted (:class:`StopSignals`), and event streams left
+    to end on their own instead of sse-starlette cutting them all at the stop signal, with its
+    documented switch (open-ended ones are ended by :func:`disconnect_at_shutdown`)."""
     AppStatus.disable_automatic_graceful_drain()
-
-
-def server_is_stopping() -> bool:
-    """Whether the uvicorn server of this process was told to stop: its SIGTERM handler is the
-    server's own ``handle_exit``, which sets ``should_exit`` (sse-starlette finds it the same way)."""
-    server = getattr(signal.getsignal(signal.SIGTERM), "__self__", None)
-    return getattr(server, "should_exit", False) is True
+    stop_signals.watch()
+    try:
+        yield
+    finally:
+        stop_signals.unwatch()
 
 
 def disconnect_at_shutdown(receive: Receive) -> Receive:
@@ -70,7 +121,7 @@ def disconnect_at_shutdown(receive: Receive) -> Receive:
 
             async def at_shutdown() -> None:
                 nonlocal message
-                while not server_is_stopping():
+                while not stop_signals.stopping:
                     await anyio.sleep(SHUTDOWN_POLL_SECONDS)
                 message = message or {"type": "http.disconnect"}
                 group.cancel_scope.cancel()
@@ -85,7 +136,6 @@ def disconnect_at_shutdown(receive: Receive) -> Receive:
 class DjangoRequestLifecycle:
     def __init__(self, app: ASGIApp):
         self.app = app
-        sse_streams_finish_during_graceful_shutdown()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -1,8 +1,8 @@
-"""The MCP server (the SDK's ``MCPServer``) and its ASGI application under ``MCP_MOUNT_PATH``."""
+"""The MCP server (the SDK's ``MCPServer``) and its ASGI application, mounted under
+``MCPAPP["MOUNT_PATH"]`` by ``mcpapp.asgi``."""
 
 import contextlib
 
-from django.conf import settings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -12,7 +12,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mcpapp.auth import RequireBearerToken
-from mcpapp.lifecycle import DjangoRequestLifecycle
+from mcpapp.conf import (
+    SSE_MESSAGES_PATH,
+    SSE_PATH,
+    STREAMABLE_HTTP_PATH,
+    app_settings,
+    resource_path,
+    sse_resource_path,
+)
+from mcpapp.lifecycle import DjangoRequestLifecycle, graceful_shutdown
 from mcpapp.registry import MCPRegistry, mcp_registry
 from mcpapp.transport_security import TransportSecurityMiddleware
 from mcpapp.verifier import DotTokenVerifier
@@ -21,7 +29,7 @@ from mcpapp.verifier import DotTokenVerifier
 def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
     """An ``MCPServer`` with every tool, resource and prompt the installed apps registered."""
     server = MCPServer(
-        name=settings.MCP_SERVER_NAME,
+        name=app_settings.SERVER_NAME,
         instructions=(
             "Tools that act for the signed-in user of this site, within what they consented to. "
             "Each tool lists the OAuth scopes it needs under _meta.securitySchemes."
@@ -31,73 +39,64 @@ def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
     return server
 
 
+def mcp_middleware() -> list[Middleware]:
+    """What every request to the MCP endpoints goes through before the bearer check: Django's request
+    lifecycle, the host and origin checks, CORS."""
+    return [
+        Middleware(DjangoRequestLifecycle),
+        Middleware(TransportSecurityMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],  # every origin that gets here is allowed (TransportSecurityMiddleware)
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Mcp-Session-Id", "Mcp-Protocol-Version", "Last-Event-ID"],
+            expose_headers=["WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version"],
+        ),
+    ]
+
+
+async def json_error(request, exc):
+    return JSONResponse(
+        {"error": "not_found" if exc.status_code == 404 else "invalid_request", "error_description": exc.detail},
+        status_code=exc.status_code,
+    )
+
+
 def build_asgi_app(
-    server: MCPServer,
-    *,
-    verifier: DotTokenVerifier | None = None,
-    registry: MCPRegistry = mcp_registry,
-    require_token: bool = True,
+    server: MCPServer, *, verifier: DotTokenVerifier | None = None, registry: MCPRegistry = mcp_registry
 ) -> Starlette:
-    """``/mcp`` (Streamable HTTP) and ``/sse`` + ``/messages/`` (legacy SSE), behind bearer auth.
+    """``/mcp`` (Streamable HTTP) and ``/sse`` + ``/messages/`` (legacy SSE), behind bearer auth; paths
+    relative to the mount (``mcpapp.asgi``).
 
     The SDK's DNS-rebinding check is off because ``TransportSecurityMiddleware`` applies Django's
     ``ALLOWED_HOSTS`` and the allowed browser origins to every request here; an origin let through
     may then call with a token (CORS).
-
-    ``require_token=False`` leaves the bearer authentication out and nothing else: only the
-    benchmark uses it, for the ceiling its authenticated numbers are compared with. No setting
-    reaches it.
     """
     no_sdk_host_check = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     streamable = server.streamable_http_app(
-        streamable_http_path="/mcp",
-        stateless_http=settings.MCP_STATELESS_HTTP,
+        streamable_http_path=STREAMABLE_HTTP_PATH,
+        stateless_http=app_settings.STATELESS_HTTP,
         transport_security=no_sdk_host_check,
     )
-    sse = server.sse_app(sse_path="/sse", message_path="/messages/", transport_security=no_sdk_host_check)
-
+    sse = server.sse_app(sse_path=SSE_PATH, message_path=SSE_MESSAGES_PATH, transport_security=no_sdk_host_check)
     verifier = verifier or DotTokenVerifier()
 
-    def protected(app, resource_path):
-        if not require_token:
-            return app
-        return RequireBearerToken(app, resource_path=resource_path, registry=registry, verifier=verifier)
+    def protected(app, path):
+        return RequireBearerToken(app, resource_path=path, registry=registry, verifier=verifier)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
-        async with server.session_manager.run():
+        async with graceful_shutdown(), server.session_manager.run():
             yield
-
-    async def json_error(request, exc):
-        return JSONResponse(
-            {"error": "not_found" if exc.status_code == 404 else "invalid_request", "error_description": exc.detail},
-            status_code=exc.status_code,
-        )
 
     # Routes, not Mounts: the SDK apps route on their own paths ("/mcp", "/sse", "/messages/").
     return Starlette(
         routes=[
-            Route("/mcp", endpoint=protected(streamable, settings.MCP_RESOURCE_PATH)),
-            Route("/sse", endpoint=protected(sse, settings.MCP_SSE_RESOURCE_PATH)),
-            Route("/messages/", endpoint=protected(sse, settings.MCP_SSE_RESOURCE_PATH)),
+            Route(STREAMABLE_HTTP_PATH, endpoint=protected(streamable, resource_path())),
+            Route(SSE_PATH, endpoint=protected(sse, sse_resource_path())),
+            Route(SSE_MESSAGES_PATH, endpoint=protected(sse, sse_resource_path())),
         ],
         exception_handlers={404: json_error, 405: json_error},
-        middleware=[
-            Middleware(DjangoRequestLifecycle),
-            Middleware(TransportSecurityMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],  # every origin that gets here is allowed (TransportSecurityMiddleware)
-                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-                allow_headers=[
-                    "Authorization",
-                    "Content-Type",
-                    "Mcp-Session-Id",
-                    "Mcp-Protocol-Version",
-                    "Last-Event-ID",
-                ],
-                expose_headers=["WWW-Authenticate", "Mcp-Session-Id", "Mcp-Protocol-Version"],
-            ),
-        ],
+        middleware=mcp_middleware(),
         lifespan=lifespan,
     )

@@ -2,7 +2,7 @@
 
 Every MCP request carries a bearer token, so its lookup (a query joining the token, its user and
 its client) is on the hot path of everything the server does. A token checked once is kept here,
-keyed by its SHA-256 (what DOT stores), for at most ``MCP_TOKEN_CACHE_SECONDS`` and never past its
+keyed by its SHA-256 (what DOT stores), for at most ``MCPAPP["TOKEN_CACHE_SECONDS"]`` and never past its
 expiry, which is checked on every use (RFC 6750 §3.1).
 
 A revoked token must stop working at once, however it was revoked. Every way a token, its user or
@@ -13,7 +13,7 @@ its client changes ends in :func:`token_cache_revoke` (``mcpapp.signals``):
 - **in the other workers** it is announced through Django's default cache, which every worker
   shares (the database or Redis): a tombstone per token, then a new value of one marker key. Each
   worker reads the marker in the background, started by requests, a little more often than
-  ``MCP_TOKEN_REVOCATION_POLL_SECONDS``, and when it changed drops the tokens that have a tombstone.
+  ``MCPAPP["TOKEN_REVOCATION_POLL_SECONDS"]``, and when it changed drops the tokens that have a tombstone.
   A worker answers from memory only while its last completed read started less than that interval
   ago; otherwise it looks tokens up. A revocation is therefore refused everywhere within the
   interval (0.5 s by default), however slow a read, and no request ever waits for one.
@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.cache import cache
 from django.db import close_old_connections, transaction
+
+from mcpapp.conf import app_settings
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +70,37 @@ class _Remembered:
     until: float  # on the cache's monotonic clock
 
 
+class _Configured:
+    """An attribute given at construction, or else read from ``MCPAPP[key]`` on every access (so a
+    site's value and ``override_settings`` reach the cache that is built at import)."""
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __set_name__(self, owner, name):
+        self.attribute = "_" + name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__.get(self.attribute)
+        return getattr(app_settings, self.key) if value is None else value
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.attribute] = value
+
+
 class VerifiedTokenCache:
+    seconds = _Configured("TOKEN_CACHE_SECONDS")
+    max_entries = _Configured("TOKEN_CACHE_MAX_ENTRIES")
+    poll_seconds = _Configured("TOKEN_REVOCATION_POLL_SECONDS")
+
     def __init__(
         self,
         *,
-        seconds: float,
-        max_entries: int,
-        poll_seconds: float,
+        seconds: float | None = None,
+        max_entries: int | None = None,
+        poll_seconds: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.seconds = seconds
@@ -208,15 +233,8 @@ class VerifiedTokenCache:
             self.forget(revoked)
 
 
-def _from_settings() -> VerifiedTokenCache:
-    return VerifiedTokenCache(
-        seconds=settings.MCP_TOKEN_CACHE_SECONDS,
-        max_entries=settings.MCP_TOKEN_CACHE_MAX_ENTRIES,
-        poll_seconds=settings.MCP_TOKEN_REVOCATION_POLL_SECONDS,
-    )
-
-
-verified_tokens = _from_settings()
+# This process's cache, configured by MCPAPP (read on each use).
+verified_tokens = VerifiedTokenCache()
 
 
 def token_cache_revoke(checksums: Iterable[str]) -> None:

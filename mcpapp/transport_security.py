@@ -2,8 +2,9 @@
 origins that may call it (MCP transport, "Security Warning": servers MUST validate ``Origin``).
 
 The SDK has both checks (``TransportSecuritySettings``), with fixed lists and plain-text refusals;
-here the lists are Django's ``ALLOWED_HOSTS``, the site's own origin (which depends on the request
-when ``SITE_URL`` is unset) and ``MCP_ALLOWED_ORIGINS``, and refusals are JSON, as everywhere else.
+here the lists are Django's ``ALLOWED_HOSTS`` (read as Django reads it), the site's own origin (the
+issuer, or the request's origin when it is unset) and ``MCPAPP["ALLOWED_ORIGINS"]``, and refusals
+are JSON, as everywhere else.
 """
 
 import re
@@ -13,7 +14,9 @@ from django.http.request import split_domain_port, validate_host
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from authserver.resources import public_origin
 from mcpapp.auth import request_origin, send_json
+from mcpapp.conf import allowed_origins
 
 # A loopback origin (any port): a page served on this device, e.g. MCP Inspector at http://localhost:6274.
 LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$")
@@ -22,16 +25,21 @@ LOOPBACK_ORIGIN = re.compile(r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,
 def origin_allowed(origin: str, *, own_origin: str) -> bool:
     """Whether a page of ``origin`` may call the MCP endpoint that ``own_origin`` names.
 
-    The site's own origin (``SITE_URL``, or the one the request came to), the origins an operator
-    lists in ``MCP_ALLOWED_ORIGINS``, and loopback origins while ``DEBUG`` is on (tools on the
+    The site's own origin (the issuer, and the one the request came to), the origins an operator
+    lists in ``MCPAPP["ALLOWED_ORIGINS"]``, and loopback origins while ``DEBUG`` is on (tools on the
     developer's machine). Any other origin, ``null`` (sandboxed frames, files) included, is refused.
     """
     origin = origin.rstrip("/").lower()
-    if origin == own_origin.lower() or origin in settings.MCP_ALLOWED_ORIGINS:
-        return True
-    if settings.SITE_URL and origin == settings.SITE_URL.lower():
+    if origin in (own_origin.lower(), public_origin(own_origin).lower()) or origin in allowed_origins():
         return True
     return settings.DEBUG and LOOPBACK_ORIGIN.match(origin) is not None
+
+
+def allowed_hosts() -> list[str]:
+    """``ALLOWED_HOSTS`` as Django's ``HttpRequest.get_host`` reads it: empty with DEBUG on means loopback."""
+    if settings.DEBUG and not settings.ALLOWED_HOSTS:
+        return [".localhost", "127.0.0.1", "[::1]"]
+    return settings.ALLOWED_HOSTS
 
 
 class TransportSecurityMiddleware:
@@ -51,7 +59,7 @@ class TransportSecurityMiddleware:
         if scope["type"] == "http":
             headers = Headers(scope=scope)
             domain, _port = split_domain_port(headers.get("host", ""))
-            if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+            if not domain or not validate_host(domain, allowed_hosts()):
                 refusal = {"error": "invalid_request", "error_description": "This host is not served here"}
                 await send_json(send, 400, refusal)
                 return

@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from tests.e2e.live_server import LiveServer, free_port
+from live.server import LiveServer, free_port
 
 PASSWORD = "correct horse battery staple"
 

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
 
-REDIRECT_URI = "http://127.0.0.1:33418/callback"
+from live.paths import MCP_PATH, REDIRECT_URI
 
 
 def make_user(username="alice", **fields):
@@ -16,14 +16,11 @@ def make_user(username="alice", **fields):
 
 
 def make_client(*, name="Test agent", redirect_uris=REDIRECT_URI, **fields):
+    """A public agent using the authorization-code flow, unless ``fields`` say otherwise."""
     Application = get_application_model()
-    return Application.objects.create(
-        name=name,
-        client_type=Application.CLIENT_PUBLIC,
-        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
-        redirect_uris=redirect_uris,
-        **fields,
-    )
+    fields.setdefault("client_type", Application.CLIENT_PUBLIC)
+    fields.setdefault("authorization_grant_type", Application.GRANT_AUTHORIZATION_CODE)
+    return Application.objects.create(name=name, redirect_uris=redirect_uris, **fields)
 
 
 RESOURCE_SERVER_SECRET = "resource-server-secret-" + "x" * 40
@@ -33,8 +30,9 @@ def make_resource_server(*, name="Resource server", secret=RESOURCE_SERVER_SECRE
     """A confidential client an operator made and allowed to introspect tokens (RFC 7662), with ``secret``
     (client_secret_basic)."""
     Application = get_application_model()
-    return Application.objects.create(
+    return make_client(
         name=name,
+        redirect_uris="",
         client_type=Application.CLIENT_CONFIDENTIAL,
         authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
         client_secret=secret,
@@ -49,7 +47,7 @@ def make_access_token(user, client, *, scope="mcp profile email", resource=None,
         user=user,
         application=client,
         scope=scope,
-        resource=resource if resource is not None else ["http://testserver/star/mcp"],
+        resource=resource if resource is not None else ["http://testserver" + MCP_PATH],
         expires=timezone.now() + timedelta(seconds=expires_in),
     )
     set_token_value(token, raw)

@@ -31,7 +31,7 @@ def loopback_metadata_document_fetcher():
     """
     import oauth2_provider.cimd
 
-    from authserver.metadata_documents import MetadataDocumentFetcher
+    from authserver.dot.metadata_documents import MetadataDocumentFetcher
     from tests.authserver.document_server import LOOPBACK_ADDRESSES
 
     oauth2_provider.cimd._ip_is_public = LOOPBACK_ADDRESSES.__contains__

@@ -1,7 +1,7 @@
+from authserver.dot.views.authorize import AuthorizationView
+from authserver.dot.views.endpoints import IntrospectTokenView, ServerMetadataView, UserInfoView
+from authserver.dot.views.registration import RegistrationManagementView, RegistrationView
 from authserver.views.account import ConnectedAppsView, LoginView, RevokeConnectedAppView
-from authserver.views.authorize import AuthorizationView
-from authserver.views.endpoints import IntrospectTokenView, ServerMetadataView, UserInfoView
-from authserver.views.registration import RegistrationManagementView, RegistrationView
 
 __all__ = [
     "AuthorizationView",

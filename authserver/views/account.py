@@ -19,6 +19,8 @@ class LoginView(auth_views.LoginView):
     """Django's login (CSRF, session key rotation, sensitive POST data), framed by nobody.
     Failed attempts are counted and locked out by django-axes (settings ``AXES_*``)."""
 
+    template_name = "authserver/login.html"
+
 
 @sensitive_page
 class ConnectedAppsView(LoginRequiredMixin, ListView):
@@ -44,4 +46,4 @@ class RevokeConnectedAppView(LoginRequiredMixin, View):
         consent_revoke(user=request.user, client=grant.application)
         name = display_text_clean(grant.application.name or grant.application.client_id)
         messages.success(request, f"{name} can no longer access your account.")
-        return redirect("connected-apps")
+        return redirect("authserver:connected-apps")

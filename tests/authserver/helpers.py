@@ -4,8 +4,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 
-from tests.e2e.oauth_flow import pkce_pair  # noqa: F401 - one PKCE pair for in-process and live tests
-from tests.factories import REDIRECT_URI
+from live.oauth_flow import pkce_pair  # noqa: F401 - one PKCE pair for in-process and live tests
+from live.paths import REDIRECT_URI
 
 # The issuer (and `iss`) of the test client's requests, which come to http://testserver.
 ISSUER = "http://testserver"
@@ -13,7 +13,7 @@ ISSUER = "http://testserver"
 # What an MCP client registers (RFC 7591), as Claude Code and the SDKs do.
 AGENT = {
     "client_name": "Claude-style agent",
-    "redirect_uris": ["http://127.0.0.1:51234/callback"],
+    "redirect_uris": [REDIRECT_URI],
     "grant_types": ["authorization_code", "refresh_token"],
     "response_types": ["code"],
     "token_endpoint_auth_method": "none",
@@ -55,7 +55,6 @@ def redirect_params(response) -> dict[str, str]:
 def site_url_settings(site_url: str) -> dict:
     """The settings SITE_URL=<site_url> produces (config/settings.py), for override_settings."""
     return {
-        "SITE_URL": site_url,
         "OAUTH2_PROVIDER": {**settings.OAUTH2_PROVIDER, "OIDC_ISS_ENDPOINT": site_url},
         "ALLOWED_HOSTS": [*settings.ALLOWED_HOSTS, urlsplit(site_url).hostname],
     }

@@ -37,7 +37,7 @@ def test_admin_shows_the_client(operator):
 
 def test_admin_login_is_not_the_product_login(client):
     # People sign in at /accounts/login/; the admin keeps its own page for staff.
-    assert client.get("/accounts/login/").templates[0].name == "registration/login.html"
+    assert client.get("/accounts/login/").templates[0].name == "authserver/login.html"
 
 
 # --- Clients: how they came, whose, trusted or not, in use or not -------------------------------

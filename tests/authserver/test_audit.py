@@ -9,6 +9,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_refresh_token_model
 
 from authserver.models import Application, AuditEvent, ConsentGrant
+from live.paths import MCP_PATH, SSE_PATH
 from tests.authserver.helpers import authorize_url, connect, consent_answer, pkce_pair, refresh
 from tests.authserver.test_registration import AGENT
 from tests.factories import make_client
@@ -28,10 +29,10 @@ def kinds():
 
 
 @pytest.fixture
-def signed_in(client, alice):
-    client.force_login(alice)
-    client.defaults["REMOTE_ADDR"] = ADDRESS
-    return client
+def signed_in(signed_in):
+    """The conftest's signed-in alice, from a known address."""
+    signed_in.defaults["REMOTE_ADDR"] = ADDRESS
+    return signed_in
 
 
 @pytest.fixture
@@ -71,7 +72,7 @@ def test_consent_granted_then_tokens_issued_and_refreshed_are_recorded(signed_in
     for event in (granted, issued, refreshed):
         assert (event.user, event.application, event.ip) == (alice, agent, ADDRESS)
     assert issued.detail["scope"] == "mcp profile"
-    assert issued.detail["resource"] == ["http://testserver/star/mcp", "http://testserver/star/sse"]
+    assert issued.detail["resource"] == ["http://testserver" + MCP_PATH, "http://testserver" + SSE_PATH]
 
 
 def test_consent_denied_is_recorded_with_what_was_asked(signed_in, alice, agent):

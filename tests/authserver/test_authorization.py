@@ -3,6 +3,7 @@
 import pytest
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
+from live.paths import MCP_PATH, SSE_PATH
 from tests.authserver.helpers import (
     ISSUER,
     authorize_url,
@@ -63,7 +64,7 @@ def test_allowed_request_gets_a_code_with_state_and_iss_and_the_code_redeems_onc
     # Stored hashed, bound to the MCP endpoints (RFC 8707) even though the client named none.
     row = stored_access_token(body["access_token"])
     assert row.token == ""
-    assert row.resource == ["http://testserver/star/mcp", "http://testserver/star/sse"]
+    assert row.resource == ["http://testserver" + MCP_PATH, "http://testserver" + SSE_PATH]
 
     again = exchange_code(signed_in, app, params["code"], verifier)
     assert again.status_code == 400
@@ -72,7 +73,7 @@ def test_allowed_request_gets_a_code_with_state_and_iss_and_the_code_redeems_onc
 
 def test_resource_named_by_the_client_is_what_the_token_is_bound_to(signed_in, app):
     verifier, challenge = pkce_pair()
-    resource = "http://testserver/star/mcp"
+    resource = "http://testserver" + MCP_PATH
     params = redirect_params(consent(signed_in, authorize_url(app, challenge, resource=resource)))
     body = exchange_code(signed_in, app, params["code"], verifier, resource=resource).json()
     row = stored_access_token(body["access_token"])
@@ -174,7 +175,7 @@ def test_refresh_rotates_and_replaying_an_old_refresh_token_revokes_the_family(s
     assert second.json()["refresh_token"] != first["refresh_token"]
     # The refreshed token keeps the resource binding.
     row = stored_access_token(second.json()["access_token"])
-    assert row.resource == ["http://testserver/star/mcp", "http://testserver/star/sse"]
+    assert row.resource == ["http://testserver" + MCP_PATH, "http://testserver" + SSE_PATH]
 
     replay = refresh(first["refresh_token"])
     assert replay.status_code == 400

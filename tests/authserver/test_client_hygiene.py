@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
@@ -18,6 +17,7 @@ from authserver.models import Application, AuditEvent
 from tests.authserver.helpers import authorize_url, connect, pkce_pair, stored_access_token
 from tests.authserver.test_registration import AGENT  # loopback: matches any port, REDIRECT_URI's too
 from tests.factories import REDIRECT_URI, make_access_token, make_client
+from tests.overrides import authserver_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +106,7 @@ def test_pruning_is_recorded_in_the_audit_trail_with_the_client_it_removed():
     assert not AuditEvent.objects.filter(kind=AuditEvent.Kind.CLIENT_DELETED).exists()
 
 
-@override_settings(REGISTRATION_RATE_LIMIT=10_000)
+@authserver_settings(REGISTRATION_RATE_LIMIT=10_000)
 def test_an_agent_registering_on_every_reconnect_leaves_a_bounded_table_once_pruning_runs(client, alice):
     # One agent reconnects 1,000 times, registering anew each time; only its last registration is used.
     client.force_login(alice)

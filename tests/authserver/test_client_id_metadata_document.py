@@ -13,6 +13,7 @@ from oauth2_provider.cimd import CIMDError
 from oauth2_provider.models import get_application_model
 
 from authserver.models import AuditEvent
+from live.paths import REDIRECT_URI
 from tests.authserver.helpers import assert_authorize_refuses, authorize_url, consent_answer, pkce_pair, redirect_params
 from tests.factories import make_user
 
@@ -23,7 +24,7 @@ DOCUMENTS = {
     CLIENT_ID: {
         "client_id": CLIENT_ID,
         "client_name": "Metadata-document agent",
-        "redirect_uris": ["http://127.0.0.1:33418/callback"],
+        "redirect_uris": [REDIRECT_URI],
         "grant_types": ["authorization_code", "refresh_token"],
         "token_endpoint_auth_method": "none",
     }

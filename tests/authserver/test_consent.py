@@ -5,8 +5,9 @@ from django.core.management import call_command
 from django.test import Client
 from oauth2_provider.models import get_access_token_model, get_grant_model
 
+from authserver.dot.views import authorize as authorize_module
 from authserver.models import Application, ConsentGrant
-from authserver.views import authorize as authorize_module
+from live.paths import MCP_PATH
 from tests.authserver.helpers import (
     ISSUER,
     authorize_url,
@@ -355,7 +356,7 @@ def test_admin_marks_a_client_first_party(client, agent):
 
 
 def test_remembered_consent_keeps_the_resource_the_client_named(signed_in, agent):
-    resource = "http://testserver/star/mcp"
+    resource = "http://testserver" + MCP_PATH
     page, _ = ask(signed_in, agent, resource=resource)
     allow(signed_in, page)
     again, verifier = ask(signed_in, agent, resource=resource)

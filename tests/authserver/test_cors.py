@@ -4,6 +4,8 @@ headers MCP clients send, ``MCP-Protocol-Version`` among them. Pages people use 
 
 import pytest
 
+from live.paths import MCP_METADATA_PATH
+
 pytestmark = pytest.mark.django_db
 
 ORIGIN = "http://localhost:6274"
@@ -22,7 +24,7 @@ def preflight(client, path, headers):
     "path",
     [
         "/.well-known/oauth-authorization-server",
-        "/.well-known/oauth-protected-resource/star/mcp",
+        MCP_METADATA_PATH,
         "/.well-known/openid-configuration",
         "/o/register/",
         "/o/token/",
@@ -32,7 +34,7 @@ def test_a_browser_may_send_mcp_headers_to_discovery_registration_and_token_endp
     response = preflight(client, path, "mcp-protocol-version, content-type")
 
     assert response.status_code == 200
-    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
     allowed = {name.strip().lower() for name in response["Access-Control-Allow-Headers"].split(",")}
     assert {"mcp-protocol-version", "content-type", "authorization"} <= allowed
     # No cookies cross origins: tokens and PKCE only.
@@ -45,7 +47,7 @@ def test_the_metadata_answer_itself_can_be_read_by_a_page_of_another_origin(clie
     )
 
     assert response.status_code == 200
-    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
 
 
 @pytest.mark.parametrize("path", ["/o/authorize/", "/accounts/login/", "/admin/login/"])

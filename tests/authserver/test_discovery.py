@@ -3,6 +3,7 @@
 import pytest
 from django.test import override_settings
 
+from live.paths import MCP_METADATA_PATH, MCP_PATH, SSE_METADATA_PATH, SSE_PATH
 from tests.authserver.helpers import authorize_url, pkce_pair, redirect_params, site_url_settings
 from tests.factories import make_client, make_user
 
@@ -13,7 +14,7 @@ def _issuers(client, **extra):
     """The issuer as the three documents and a real authorization response name it, and the resource."""
     as_metadata = client.get("/.well-known/oauth-authorization-server", **extra).json()
     oidc = client.get("/.well-known/openid-configuration", **extra).json()
-    prm = client.get("/.well-known/oauth-protected-resource/star/mcp", **extra).json()
+    prm = client.get(MCP_METADATA_PATH, **extra).json()
     client.force_login(make_user())
     _verifier, challenge = pkce_pair()
     response = client.get(authorize_url(make_client(skip_authorization=True), challenge), **extra)
@@ -66,10 +67,10 @@ def test_openid_discovery_names_userinfo_and_jwks(client):
 
 
 def test_protected_resource_metadata_is_served_at_both_well_known_forms(client):
-    with_path = client.get("/.well-known/oauth-protected-resource/star/mcp").json()
+    with_path = client.get(MCP_METADATA_PATH).json()
     bare = client.get("/.well-known/oauth-protected-resource").json()
     assert with_path == bare
-    assert with_path["resource"] == "http://testserver/star/mcp"
+    assert with_path["resource"] == "http://testserver" + MCP_PATH
     assert with_path["authorization_servers"] == ["http://testserver"]
     # Minimal: the base scope only; each tool's challenge asks for what it needs on top.
     assert with_path["scopes_supported"] == ["mcp"]
@@ -81,6 +82,6 @@ def test_authorization_server_metadata_lists_every_registered_scope_including_th
 
 
 def test_sse_endpoint_has_its_own_resource_metadata(client):
-    metadata = client.get("/.well-known/oauth-protected-resource/star/sse").json()
-    assert metadata["resource"] == "http://testserver/star/sse"
+    metadata = client.get(SSE_METADATA_PATH).json()
+    assert metadata["resource"] == "http://testserver" + SSE_PATH
     assert metadata["authorization_servers"] == ["http://testserver"]

@@ -1,5 +1,5 @@
 """Client ID Metadata Documents fetched for real: DOT's SSRF-hardened fetcher as this project
-configures it (``authserver.metadata_documents.MetadataDocumentFetcher``).
+configures it (``authserver.dot.metadata_documents.MetadataDocumentFetcher``).
 
 First, the fetcher as it runs in production refuses every address an attacker could point it at.
 Then a document server on loopback (HTTPS, its certificate signed by a CA made for the test) stands
@@ -26,7 +26,7 @@ from oauth2_provider.cimd import CIMDError
 from oauth2_provider.models import get_application_model
 from oauth2_provider.settings import oauth2_settings
 
-from authserver.metadata_documents import MetadataDocumentFetcher, auth_method_negotiate
+from authserver.dot.metadata_documents import MetadataDocumentFetcher, auth_method_negotiate
 from tests.authserver.document_server import (
     LOOPBACK_ADDRESSES,
     SERVER_SOCKET_TIMEOUT_SECONDS,

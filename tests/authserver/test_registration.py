@@ -5,6 +5,7 @@ import json
 import pytest
 from oauth2_provider.models import get_application_model
 
+from live.paths import REDIRECT_URI
 from tests.authserver.helpers import AGENT, authorize_url, consent_answer, pkce_pair, register
 from tests.factories import make_client, make_user
 
@@ -164,7 +165,7 @@ def test_an_update_is_held_to_the_same_policy_and_changes_nothing_when_refused(c
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_redirect_uri"
     stored = get_application_model().objects.get(client_id=body["client_id"])
-    assert stored.redirect_uris == "http://127.0.0.1:51234/callback"
+    assert stored.redirect_uris == REDIRECT_URI
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@
 import json
 
 import pytest
-from django.test import override_settings
 
 from authserver.models import Application
 from authserver.ratelimit import RateLimit
 from tests.authserver.test_registration import AGENT
+from tests.overrides import authserver_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def register(client, address="203.0.113.7", body=None):
     return client.post("/o/register/", body or json.dumps(AGENT), content_type="application/json", REMOTE_ADDR=address)
 
 
-@override_settings(REGISTRATION_RATE_LIMIT=3, REGISTRATION_RATE_WINDOW_SECONDS=600)
+@authserver_settings(REGISTRATION_RATE_LIMIT=3, REGISTRATION_RATE_WINDOW_SECONDS=600)
 def test_registrations_over_the_limit_get_429_with_retry_after_and_store_nothing(client):
     assert [register(client).status_code for _ in range(3)] == [201, 201, 201]
 
@@ -29,7 +29,7 @@ def test_registrations_over_the_limit_get_429_with_retry_after_and_store_nothing
     assert Application.objects.count() == 3
 
 
-@override_settings(REGISTRATION_RATE_LIMIT=2)
+@authserver_settings(REGISTRATION_RATE_LIMIT=2)
 def test_refused_registrations_count_too_so_probing_the_policy_is_limited(client):
     assert register(client, body="{not json").status_code == 400
     assert register(client, body=json.dumps({**AGENT, "redirect_uris": ["javascript:x"]})).status_code == 400
@@ -37,7 +37,7 @@ def test_refused_registrations_count_too_so_probing_the_policy_is_limited(client
     assert not Application.objects.exists()
 
 
-@override_settings(REGISTRATION_RATE_LIMIT=1)
+@authserver_settings(REGISTRATION_RATE_LIMIT=1)
 def test_the_limit_is_per_client_address(client):
     assert register(client, "203.0.113.7").status_code == 201
     assert register(client, "203.0.113.7").status_code == 429

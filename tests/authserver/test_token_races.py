@@ -15,8 +15,9 @@ import pytest
 from django.test import Client
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
+from authserver.dot.validator import MCPOAuth2Validator
 from authserver.models import AuditEvent
-from authserver.validators import MCPOAuth2Validator
+from live.paths import MCP_PATH
 from tests.authserver.helpers import (
     approved_code,
     exchange_code,
@@ -54,7 +55,7 @@ def assert_invalid_grant(response):
 def mcp_accepts(token: str) -> bool:
     """Whether the MCP endpoint lets ``token`` in."""
     headers = {**HEADERS, "Authorization": f"Bearer {token}"}
-    status = run_app(lambda http: http.post("/star/mcp", json=INITIALIZE, headers=headers)).status_code
+    status = run_app(lambda http: http.post(MCP_PATH, json=INITIALIZE, headers=headers)).status_code
     assert status in (200, 401)
     return status == 200
 
@@ -92,15 +93,21 @@ def test_a_code_redeemed_meanwhile_by_another_request_is_refused_stores_nothing_
     assert AuditEvent.objects.filter(kind=AuditEvent.Kind.CODE_REPLAY_DETECTED, application=app).exists()
 
 
-def test_a_refresh_token_rotated_by_another_request_after_this_one_checked_it_is_reuse(signed_in, app):
+def refresh_raced(signed_in, app, *, after: str):
+    """A refresh, and the same refresh token presented by another request right after this one's
+    validator step ``after``; returns both answers (this one's, the other's)."""
     code, verifier = approved_code(signed_in, app)
     first = exchange_code(signed_in, app, code, verifier).json()
-    # The other request rotates the token after this one has validated it, before this one stores.
-    patch, other = once_after("validate_refresh_token", lambda: refresh(Client(), app, first["refresh_token"]))
+    patch, other = once_after(after, lambda: refresh(Client(), app, first["refresh_token"]))
     with patch:
         this = refresh(Client(), app, first["refresh_token"])
+    (others,) = other
+    return this, others
 
-    (winner,) = other
+
+def test_a_refresh_token_rotated_by_another_request_after_this_one_checked_it_is_reuse(signed_in, app):
+    # The other request rotates the token after this one has validated it, before this one stores.
+    this, winner = refresh_raced(signed_in, app, after="validate_refresh_token")
     assert winner.status_code == 200
     assert_invalid_grant(this)
     # RFC 9700 §4.14.2: a second presentation, even a concurrent one, revokes the family: the
@@ -112,15 +119,9 @@ def test_a_refresh_token_rotated_by_another_request_after_this_one_checked_it_is
 
 
 def test_a_refresh_still_being_answered_when_a_replay_revokes_its_family_is_answered(signed_in, app):
-    code, verifier = approved_code(signed_in, app)
-    first = exchange_code(signed_in, app, code, verifier).json()
     # The replay lands after this refresh committed its new pair, before DOT's token view reads
     # that pair back: the revocation must not turn this answer into a 500.
-    patch, other = once_after("save_bearer_token", lambda: refresh(Client(), app, first["refresh_token"]))
-    with patch:
-        this = refresh(Client(), app, first["refresh_token"])
-
-    (replay,) = other
+    this, replay = refresh_raced(signed_in, app, after="save_bearer_token")
     assert_invalid_grant(replay)
     assert this.status_code == 200
     # What it answered is already revoked with the family (RFC 9700 §4.14.2).

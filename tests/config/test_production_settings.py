@@ -8,8 +8,8 @@ import sys
 import httpx2
 import pytest
 
+from live.server import PROJECT_DIR, LiveServer, free_port, production_env
 from tests.authserver.test_registration import AGENT
-from tests.e2e.live_server import PROJECT_DIR, LiveServer, free_port, production_env
 
 SITE = "https://mcp.example.com"
 

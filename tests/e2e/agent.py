@@ -10,9 +10,8 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from tests.e2e.person import Person
-
-REDIRECT_URI = "http://127.0.0.1:33418/callback"
+from live.paths import REDIRECT_URI
+from live.person import Person
 
 
 class MemoryStorage:

@@ -9,11 +9,12 @@ from urllib.parse import urlencode
 import anyio
 import httpx2
 
+from live.forms import parse_forms
+from live.oauth_flow import token_refresh
+from live.paths import MCP_PATH
+from live.person import Person
+from live.server import LiveServer
 from tests.e2e.agent import Agent
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import token_refresh
-from tests.e2e.person import Person
-from tests.forms import parse_forms
 
 PASSWORD = "faults happen to everyone"
 MCP_PROTOCOL_VERSION = "2025-11-25"  # stateless Streamable HTTP: any worker answers any request
@@ -21,7 +22,7 @@ MCP_PROTOCOL_VERSION = "2025-11-25"  # stateless Streamable HTTP: any worker ans
 
 def tool_call(server: LiveServer, access_token: str, name: str, arguments: dict | None = None) -> httpx2.Response:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments or {}}}
-    return httpx2.post(server.url + "/star/mcp", json=body, headers=mcp_headers(access_token), timeout=30)
+    return httpx2.post(server.url + MCP_PATH, json=body, headers=mcp_headers(access_token), timeout=30)
 
 
 def mcp_headers(access_token: str) -> dict[str, str]:
@@ -70,7 +71,7 @@ def sign_in(server: LiveServer, username: str, password: str) -> httpx2.Response
 def connected_agent(server: LiveServer, username: str, *, tool: str = "whoami") -> Agent:
     """An agent that went through the whole flow (registration, sign-in, consent, PKCE exchange)
     with the MCP SDK's OAuth client, and whose first call of ``tool`` worked."""
-    agent = Agent(server.url + "/star/mcp", Person(username, PASSWORD))
+    agent = Agent(server.url + MCP_PATH, Person(username, PASSWORD))
 
     async def session():
         async with agent.connect(mode="2026-07-28") as client:
@@ -121,7 +122,7 @@ class SlowToolCall:
         try:
             with httpx2.Client(timeout=30) as http:
                 headers = mcp_headers(self.access_token)
-                with http.stream("POST", self.server.url + "/star/mcp", json=body, headers=headers) as response:
+                with http.stream("POST", self.server.url + MCP_PATH, json=body, headers=headers) as response:
                     if response.status_code != 200:
                         self.error = f"answered {response.status_code}"
                         return
@@ -157,7 +158,7 @@ class OpenStream:
         try:
             with (
                 httpx2.Client(timeout=60) as http,
-                http.stream("GET", server.url + "/star/mcp", headers=headers) as response,
+                http.stream("GET", server.url + MCP_PATH, headers=headers) as response,
             ):
                 self.ended = f"answered {response.status_code}"
                 self.started.set()

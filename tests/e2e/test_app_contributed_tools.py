@@ -5,9 +5,10 @@ import anyio
 import httpx2
 import pytest
 
+from live.paths import MCP_PATH
+from live.person import Person
+from live.server import LiveServer
 from tests.e2e.agent import Agent
-from tests.e2e.live_server import LiveServer
-from tests.e2e.person import Person
 
 PASSWORD = "greetings from the test app"
 
@@ -24,7 +25,7 @@ def server_with_test_app(tmp_path_factory):
 
 def test_a_tool_module_in_an_installed_app_is_discovered_and_served(server_with_test_app):
     server = server_with_test_app
-    agent = Agent(server.url + "/star/mcp", Person("gina", PASSWORD))
+    agent = Agent(server.url + MCP_PATH, Person("gina", PASSWORD))
 
     async def session():
         async with agent.connect(mode="2026-07-28") as client:

@@ -11,49 +11,29 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
+from live.paths import MCP_PATH
+from live.server import free_port
 from tests.authserver.helpers import pkce_pair
-from tests.e2e.live_server import PROJECT_DIR, free_port
-
-CHROMIUM = "/usr/bin/chromium"
-# Chromium's own background traffic would hit this machine's closed network; keep it quiet.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-SCREENSHOTS = PROJECT_DIR / "test-results" / "screenshots"
-PASSWORD = "a browser-typed password"
+from tests.e2e.browser import browser_page, chromium, person_signs_in, person_signs_up, screenshot
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 420, "height": 860})  # a phone-sized window
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
+    with browser_page(browser, width=420, height=860, timeout_ms=15_000) as page:  # a phone-sized window
+        yield page
 
 
 @pytest.fixture
 def person(running_server):
-    username = "bea" + secrets.token_hex(3)
-    running_server.create_user(
-        username, PASSWORD, email=f"{username}@example.com", first_name="Bea", last_name="Browser"
-    )
-    return username
+    return person_signs_up(running_server, "bea", email="bea@example.com", first_name="Bea", last_name="Browser")
 
 
 class Agent:
@@ -94,7 +74,7 @@ class Agent:
                     "state": self.state,
                     "code_challenge": challenge,
                     "code_challenge_method": "S256",
-                    "resource": self.server.url + "/star/mcp",
+                    "resource": self.server.url + MCP_PATH,
                 }
             )
         )
@@ -121,7 +101,7 @@ class Agent:
         async def call():
             headers = {"Authorization": f"Bearer {access_token}"}
             async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-                transport = streamable_http_client(self.server.url + "/star/mcp", http_client=http)
+                transport = streamable_http_client(self.server.url + MCP_PATH, http_client=http)
                 async with Client(transport, mode="legacy") as client:
                     return await client.call_tool("whoami", {})
 
@@ -130,17 +110,8 @@ class Agent:
             return thread.submit(anyio.run, call).result(timeout=60)
 
 
-def screenshot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
-
-
 def sign_in(page, username):
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    screenshot(page, "login")
-    page.get_by_role("button", name="Sign in").click()
+    person_signs_in(page, username, screenshot_name="login")
 
 
 def test_person_unticks_email_and_the_agent_never_sees_it(running_server, page, person):
@@ -199,7 +170,7 @@ def test_person_revokes_a_connected_app_and_its_token_stops_working(running_serv
     expect(page.get_by_text("Revocable Agent", exact=True)).to_have_count(0)
 
     response = httpx2.post(
-        running_server.url + "/star/mcp",
+        running_server.url + MCP_PATH,
         json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         headers={"Authorization": f"Bearer {tokens['access_token']}", "Accept": "application/json, text/event-stream"},
     )

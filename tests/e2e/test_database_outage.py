@@ -10,7 +10,8 @@ import sqlite3
 import httpx2
 import pytest
 
-from tests.e2e.live_server import LiveServer, production_env, suite_uses_postgresql
+from live.postgres_server import PostgresServer, wait_until_accepting
+from live.server import LiveServer, production_env, suite_uses_postgresql
 from tests.e2e.spread_client import (
     PASSWORD,
     OpenStream,
@@ -22,7 +23,6 @@ from tests.e2e.spread_client import (
     tool_result,
     whoami,
 )
-from tests.postgres_server import PostgresServer, wait_until_accepting
 
 
 class SqliteLockedByAnotherProcess:

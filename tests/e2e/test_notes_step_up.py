@@ -11,8 +11,9 @@ import secrets
 import anyio
 import pytest
 
+from live.paths import MCP_PATH
+from live.person import Person
 from tests.e2e.agent import Agent
-from tests.e2e.person import Person
 
 PASSWORD = "notes are private"
 
@@ -35,7 +36,7 @@ def scope_of(challenge: str) -> str:
 def test_agent_authorized_to_read_steps_up_to_write_in_one_session(running_server):
     """MCP 2026-07-28: no initialize, so the first request is the tool call, and its 401 asks for
     exactly what list_notes needs."""
-    agent = Agent(running_server.url + "/star/mcp", new_person(running_server, "nora"))
+    agent = Agent(running_server.url + MCP_PATH, new_person(running_server, "nora"))
 
     async def session():
         async with agent.connect(mode="2026-07-28") as client:
@@ -71,7 +72,7 @@ def test_agent_authorized_to_read_steps_up_to_write_in_one_session(running_serve
 
 def test_agent_on_protocol_2025_11_25_steps_up_once_per_new_scope(running_server):
     """2025-11-25 clients initialize first, so they connect with the base scope and step up per tool."""
-    agent = Agent(running_server.url + "/star/mcp", new_person(running_server, "nils"))
+    agent = Agent(running_server.url + MCP_PATH, new_person(running_server, "nils"))
 
     async def session():
         async with agent.connect(mode="legacy") as client:
@@ -90,7 +91,7 @@ def test_agent_on_protocol_2025_11_25_steps_up_once_per_new_scope(running_server
 
 def test_a_person_who_refuses_the_step_up_keeps_the_agent_reading_but_not_writing(running_server):
     person = new_person(running_server, "rita")
-    agent = Agent(running_server.url + "/star/mcp", person)
+    agent = Agent(running_server.url + MCP_PATH, person)
 
     async def call(name, arguments):
         async with agent.connect(mode="2026-07-28") as client:
@@ -112,8 +113,8 @@ def test_a_person_who_refuses_the_step_up_keeps_the_agent_reading_but_not_writin
 
 
 def test_two_people_with_two_agents_never_see_each_others_notes(running_server):
-    alice_agent = Agent(running_server.url + "/star/mcp", new_person(running_server, "ann"))
-    bob_agent = Agent(running_server.url + "/star/mcp", new_person(running_server, "ben"))
+    alice_agent = Agent(running_server.url + MCP_PATH, new_person(running_server, "ann"))
+    bob_agent = Agent(running_server.url + MCP_PATH, new_person(running_server, "ben"))
 
     async def use(agent, secret):
         async with agent.connect() as client:

@@ -10,10 +10,11 @@ import threading
 import anyio
 import httpx2
 
+from live.paths import MCP_PATH
+from live.person import Person
+from live.server import LiveServer
 from tests.authserver.test_registration import AGENT
 from tests.e2e.agent import Agent
-from tests.e2e.live_server import LiveServer
-from tests.e2e.person import Person
 
 
 def register(server) -> httpx2.Response:
@@ -45,7 +46,7 @@ def test_the_registration_limit_holds_across_two_server_processes_on_one_databas
 def test_pruning_while_serving_removes_unused_clients_and_leaves_a_connected_agent_working(running_server):
     username = "pat" + secrets.token_hex(3)
     running_server.create_user(username, "prune while serving")
-    agent = Agent(running_server.url + "/star/mcp", Person(username, "prune while serving"))
+    agent = Agent(running_server.url + MCP_PATH, Person(username, "prune while serving"))
     unused = [register(running_server).json() for _ in range(20)]
     pruned: list[str] = []
 

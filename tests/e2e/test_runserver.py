@@ -8,7 +8,8 @@ import time
 
 import httpx2
 
-from tests.e2e.live_server import PROJECT_DIR, LiveServer
+from live.paths import MCP_PATH
+from live.server import PROJECT_DIR, LiveServer
 
 
 def test_runserver_with_autoreload_serves_django_and_the_mcp_endpoint(tmp_path):
@@ -31,7 +32,7 @@ def test_runserver_with_autoreload_serves_django_and_the_mcp_endpoint(tmp_path):
                 time.sleep(0.2)
         assert metadata is not None and metadata.status_code == 200
         assert metadata.json()["issuer"] == server.url
-        assert httpx2.post(server.url + "/star/mcp", json={}, timeout=5).status_code == 401
+        assert httpx2.post(server.url + MCP_PATH, json={}, timeout=5).status_code == 401
         assert httpx2.get(server.url + "/accounts/login/", timeout=5).status_code == 200
     finally:
         os.killpg(process.pid, signal.SIGINT)

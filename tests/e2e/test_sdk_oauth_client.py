@@ -15,10 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import pytest
 
+from live.paths import MCP_PATH, SSE_PATH
+from live.person import Person
 from tests.authserver.document_server import SERVER_SOCKET_TIMEOUT_SECONDS, DocumentServer, throwaway_tls
 from tests.conftest import PASSWORD, start_server_with_alice
 from tests.e2e.agent import REDIRECT_URI, Agent
-from tests.e2e.person import Person
 
 PROTOCOL_MODES = pytest.mark.parametrize(
     "mode", ["legacy", "2026-07-28"], ids=["protocol-2025-11-25", "protocol-2026-07-28"]
@@ -51,7 +52,7 @@ def _whoami(result) -> dict:
 @PROTOCOL_MODES
 def test_sdk_client_completes_the_whole_flow_and_sees_who_the_user_is(running_server, mode):
     """A client that registers itself (RFC 7591) gets a token for the endpoint and acts for alice."""
-    agent, tools, result = run_flow(running_server.url + "/star/mcp", mode=mode)
+    agent, tools, result = run_flow(running_server.url + MCP_PATH, mode=mode)
 
     # Signed in, consented to the base scope, then to `profile` when whoami asked for it.
     assert agent.person.pages == ["/accounts/login/", "/o/authorize/", "/o/authorize/"]
@@ -60,7 +61,7 @@ def test_sdk_client_completes_the_whole_flow_and_sees_who_the_user_is(running_se
     assert agent.requests("POST", "/o/register/") == [201]
     assert agent.storage.client_info.client_id
     request = parse_qs(urlsplit(agent.authorization_url).query)
-    assert request["resource"] == [running_server.url + "/star/mcp"]
+    assert request["resource"] == [running_server.url + MCP_PATH]
     assert request["code_challenge_method"] == ["S256"]
     assert request["scope"] == ["mcp profile"]
     assert "whoami" in [tool.name for tool in tools.tools]
@@ -74,7 +75,7 @@ def test_sdk_client_completes_the_whole_flow_and_sees_who_the_user_is(running_se
 
 
 def test_sdk_client_completes_the_flow_over_the_legacy_sse_transport(running_server):
-    agent, _tools, result = run_flow(running_server.url + "/star/sse", sse=True)
+    agent, _tools, result = run_flow(running_server.url + SSE_PATH, sse=True)
     assert _whoami(result)["username"] == "alice"
     assert agent.storage.tokens.scope == "mcp profile"
 
@@ -82,7 +83,7 @@ def test_sdk_client_completes_the_flow_over_the_legacy_sse_transport(running_ser
 def test_sdk_client_completes_the_flow_when_site_url_is_set(running_server_with_site_url):
     server = running_server_with_site_url
     site_url = server.env["SITE_URL"]
-    agent, _tools, result = run_flow(site_url + "/star/mcp")
+    agent, _tools, result = run_flow(site_url + MCP_PATH)
 
     assert agent.callbacks[-1]["iss"] == site_url
     assert str(agent.oauth.context.oauth_metadata.issuer) == site_url
@@ -92,7 +93,7 @@ def test_sdk_client_completes_the_flow_when_site_url_is_set(running_server_with_
 def test_first_party_app_steps_up_without_ever_showing_a_consent_page(running_server):
     out = running_server.manage("create_client", "Official mail app", "--first-party", "--redirect-uri", REDIRECT_URI)
     client_id = out.split("client_id: ")[1].split()[0]
-    agent, _tools, result = run_flow(running_server.url + "/star/mcp", client_id=client_id)
+    agent, _tools, result = run_flow(running_server.url + MCP_PATH, client_id=client_id)
 
     assert agent.person.pages == ["/accounts/login/"]  # signed in, never asked
     claims = _whoami(result)
@@ -139,7 +140,7 @@ def test_sdk_client_identifies_itself_with_its_metadata_document_instead_of_regi
     path = f"/agents/{mode}/client-metadata.json"
     client_name = f"Document Agent ({mode})"
     agent = Agent(
-        server.url + "/star/mcp",
+        server.url + MCP_PATH,
         Person("alice", PASSWORD),
         client_name=client_name,
         client_metadata_url=agent_website.url(path),

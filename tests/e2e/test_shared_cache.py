@@ -9,9 +9,9 @@ import concurrent.futures
 import httpx2
 import pytest
 
+from live.redis_server import RedisServer
+from live.server import LiveServer
 from tests.authserver.test_registration import AGENT
-from tests.e2e.live_server import LiveServer
-from tests.redis_server import RedisServer
 
 LIMIT = 8
 BURST = 24

@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import httpx2
 import pytest
 
+from live.oauth_flow import client_register, token_refresh, tokens_obtain
+from live.paths import MCP_PATH
+from live.person import Person
+from live.redis_server import RedisServer
+from live.server import LiveServer
 from tests.conftest import PASSWORD, start_server_with_alice
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import client_register, token_refresh, tokens_obtain
-from tests.e2e.person import Person
 from tests.e2e.spread_client import mcp_headers, tool_result
-from tests.redis_server import RedisServer
 
 WORKERS = 2
 PROPAGATION_SECONDS = 1.0  # the guarantee: MCP_TOKEN_REVOCATION_POLL_SECONDS (0.5) plus a margin
@@ -43,7 +44,7 @@ def server(request, tmp_path_factory):
 
 def call(connection: httpx2.Client, access_token: str, tool: str = "worker_process") -> httpx2.Response:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
-    return connection.post("/star/mcp", json=body, headers=mcp_headers(access_token))
+    return connection.post(MCP_PATH, json=body, headers=mcp_headers(access_token))
 
 
 @dataclass

@@ -21,8 +21,9 @@ import json
 import shutil
 import subprocess
 
+from live.paths import MCP_PATH
+from live.server import PROJECT_DIR
 from tests.conftest import PASSWORD, start_server_with_alice
-from tests.e2e.live_server import PROJECT_DIR
 
 CLIENT_DIR = PROJECT_DIR / "tests" / "interop" / "typescript_sdk"
 SDK_PACKAGE = CLIENT_DIR / "node_modules" / "@modelcontextprotocol" / "sdk" / "package.json"
@@ -52,7 +53,7 @@ def trace(result: dict, phase: str) -> list[str]:
     The GET that opens the listening SSE stream is left out: the SDK starts it without waiting."""
     lines = []
     for request in result["requests"]:
-        if request["phase"] != phase or (request["method"], request["path"]) == ("GET", "/star/mcp"):
+        if request["phase"] != phase or (request["method"], request["path"]) == ("GET", MCP_PATH):
             continue
         words = [request["method"], request["path"], request.get("rpc"), request.get("grant_type"), "→"]
         words.append(str(request["status"]))
@@ -71,7 +72,7 @@ def test_typescript_sdk_client_completes_the_whole_flow_and_sees_who_the_user_is
     """Discovery, registration, PKCE, the person's consent and `iss` all work with the TypeScript SDK,
     and whoami returns the person's claims for exactly the scopes consented to."""
     result = run_client(running_server.url)
-    mcp_url = running_server.url + "/star/mcp"
+    mcp_url = running_server.url + MCP_PATH
 
     pinned = json.loads((CLIENT_DIR / "package.json").read_text())["dependencies"]["@modelcontextprotocol/sdk"]
     assert result["sdk_version"] == pinned

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import httpx2
 import pytest
 
-from tests.e2e.live_server import LiveServer, production_env
+from live.server import LiveServer, production_env
 from tests.e2e.spread_client import (
     PASSWORD,
     PAUSE_SECONDS,

@@ -18,10 +18,11 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from live.oauth_flow import client_register, tokens_obtain
+from live.paths import MCP_PATH, SSE_PATH
+from live.person import Person
+from live.server import LiveServer
 from tests.conftest import PASSWORD, start_server_with_alice
-from tests.e2e.live_server import LiveServer
-from tests.e2e.oauth_flow import client_register, tokens_obtain
-from tests.e2e.person import Person
 
 WORKERS = 4
 SESSIONS = 8
@@ -90,19 +91,19 @@ def sessions_that_fail(endpoint: str, token: str, mode: str, *, sessions: int = 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"], ids=["protocol-2025-11-25", "protocol-2026-07-28"])
 def test_stateless_streamable_http_sessions_succeed_whichever_worker_answers(stateless_server, mode):
-    endpoint = stateless_server.url + "/star/mcp"
+    endpoint = stateless_server.url + MCP_PATH
     assert sessions_that_fail(endpoint, access_token(stateless_server, endpoint), mode) == 0
 
 
 def test_stateful_streamable_http_sessions_break_across_workers(stateful_server):
     # Why MCP_STATELESS_HTTP is on by default: a session's requests meet a worker that never saw it.
-    endpoint = stateful_server.url + "/star/mcp"
+    endpoint = stateful_server.url + MCP_PATH
     assert sessions_that_fail(endpoint, access_token(stateful_server, endpoint), "legacy") > 0
 
 
 def test_the_legacy_sse_transport_breaks_across_workers(stateless_server):
     # A failed SSE session waits on its stream for answers that went to another worker: it
     # takes the whole time limit, so only two are tried (each has 7 posts that all must meet the stream).
-    endpoint = stateless_server.url + "/star/sse"
+    endpoint = stateless_server.url + SSE_PATH
     token = access_token(stateless_server, endpoint)
     assert sessions_that_fail(endpoint, token, "legacy", sessions=2, limit=5) > 0

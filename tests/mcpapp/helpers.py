@@ -7,7 +7,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from config.asgi import build_application
+from live.paths import MCP_PATH
+from mcpapp.asgi import mcp_asgi_application
 from mcpapp.registry import mcp_registry
 from mcpapp.server import build_asgi_app, build_server
 from mcpapp.verifier import DotTokenVerifier
@@ -24,7 +25,9 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 def run_app(interaction, *, clock=time.time, registry=mcp_registry):
     """Run ``interaction(http)`` against a fresh application whose token verifier uses ``clock``."""
     server = build_server(registry)
-    app = build_application(build_asgi_app(server, verifier=DotTokenVerifier(clock=clock), registry=registry))
+    app = mcp_asgi_application(
+        mcp_application=build_asgi_app(server, verifier=DotTokenVerifier(clock=clock), registry=registry)
+    )
 
     async def main():
         async with app.router.lifespan_context(app):
@@ -44,7 +47,7 @@ def mcp_session(token, interaction, **kwargs):
 
     async def in_session(http):
         http.headers.update(bearer(token))
-        transport = streamable_http_client("http://testserver/star/mcp", http_client=http)
+        transport = streamable_http_client("http://testserver" + MCP_PATH, http_client=http)
         async with Client(transport, mode="legacy") as client:
             return await interaction(client)
 

@@ -8,13 +8,14 @@ import time
 
 import pytest
 
+from live.paths import MCP_METADATA_PATH, MCP_PATH, SSE_PATH
 from tests.factories import make_access_token, make_client, make_user
 from tests.mcpapp.helpers import HEADERS, INITIALIZE, bearer, mcp_session, run_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def post_initialize(token=None, *, path="/star/mcp", **kwargs):
+def post_initialize(token=None, *, path=MCP_PATH, **kwargs):
     headers = {**HEADERS, **({"Authorization": f"Bearer {token}"} if token else {})}
     return run_app(lambda http: http.post(path, json=INITIALIZE, headers=headers), **kwargs)
 
@@ -33,7 +34,7 @@ def assert_challenge(response, status, error=None):
     assert response.headers["content-type"] == "application/json"
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith("Bearer ")
-    assert 'resource_metadata="http://testserver/.well-known/oauth-protected-resource/star/mcp"' in challenge
+    assert f'resource_metadata="http://testserver{MCP_METADATA_PATH}"' in challenge
     if error:
         assert f'error="{error}"' in challenge
         assert response.json()["error"] == error
@@ -98,8 +99,8 @@ def test_token_bound_to_no_resource_gets_401(alice, client_app):
 
 
 def test_token_for_the_mcp_endpoint_is_refused_on_the_sse_endpoint(alice, client_app):
-    token = make_access_token(alice, client_app, resource=["http://testserver/star/mcp"])
-    response = run_app(lambda http: http.get("/star/sse", headers={"Authorization": f"Bearer {token}"}))
+    token = make_access_token(alice, client_app, resource=["http://testserver" + MCP_PATH])
+    response = run_app(lambda http: http.get(SSE_PATH, headers={"Authorization": f"Bearer {token}"}))
     assert response.status_code == 401
     assert "oauth-protected-resource/star/sse" in response.headers["www-authenticate"]
 
@@ -143,7 +144,7 @@ def test_whoami_without_email_scope_never_shows_the_email(alice, client_app):
 def test_whoami_with_only_the_base_scope_is_refused_with_a_profile_challenge(alice, client_app):
     token = make_access_token(alice, client_app, scope="mcp")
     call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
-    response = run_app(lambda http: http.post("/star/mcp", json=call, headers={**HEADERS, **bearer(token)}))
+    response = run_app(lambda http: http.post(MCP_PATH, json=call, headers={**HEADERS, **bearer(token)}))
     assert_challenge(response, 403, "insufficient_scope")
     assert 'scope="mcp profile"' in response.headers["www-authenticate"]
     assert str(alice.pk) not in response.text
@@ -156,9 +157,7 @@ def test_unknown_path_under_the_mount_answers_json_404():
 
 
 def test_host_outside_allowed_hosts_is_refused_with_json():
-    response = run_app(
-        lambda http: http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, "Host": "evil.example"})
-    )
+    response = run_app(lambda http: http.post(MCP_PATH, json=INITIALIZE, headers={**HEADERS, "Host": "evil.example"}))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
 
@@ -166,16 +165,16 @@ def test_host_outside_allowed_hosts_is_refused_with_json():
 def test_a_stateful_session_answers_only_the_credential_that_opened_it(alice, client_app, settings):
     """The SDK binds a session to the authenticated user the gate leaves in the request (``scope["user"]``):
     another person's valid token holding the session id gets 404, as if it did not exist."""
-    settings.MCP_STATELESS_HTTP = False
+    settings.MCPAPP = {**settings.MCPAPP, "STATELESS_HTTP": False}
     alices = make_access_token(alice, client_app)
     bobs = make_access_token(make_user("bob"), client_app)
     tools_list = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
 
     async def interaction(http):
-        opened = await http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, **bearer(alices)})
+        opened = await http.post(MCP_PATH, json=INITIALIZE, headers={**HEADERS, **bearer(alices)})
         session = {"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"}
-        as_bob = await http.post("/star/mcp", json=tools_list, headers={**HEADERS, **session, **bearer(bobs)})
-        as_alice = await http.post("/star/mcp", json=tools_list, headers={**HEADERS, **session, **bearer(alices)})
+        as_bob = await http.post(MCP_PATH, json=tools_list, headers={**HEADERS, **session, **bearer(bobs)})
+        as_alice = await http.post(MCP_PATH, json=tools_list, headers={**HEADERS, **session, **bearer(alices)})
         return as_bob, as_alice
 
     as_bob, as_alice = run_app(interaction)

@@ -16,6 +16,7 @@ from django.test import Client, override_settings
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from authserver.models import ConsentGrant, token_checksum
+from live.paths import MCP_PATH
 from mcpapp.token_cache import VerifiedToken, VerifiedTokenCache, verified_tokens
 from mcpapp.verifier import DotTokenVerifier
 from tests.authserver.helpers import connect, refresh, stored_access_token
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def served(token, **kwargs) -> int:
     """The status of an MCP request carrying ``token``."""
     headers = {**HEADERS, **bearer(token)}
-    return run_app(lambda http: http.post("/star/mcp", json=INITIALIZE, headers=headers), **kwargs).status_code
+    return run_app(lambda http: http.post(MCP_PATH, json=INITIALIZE, headers=headers), **kwargs).status_code
 
 
 def remembered(token) -> bool:
@@ -43,10 +44,10 @@ def delete_behind_the_servers_back(token) -> None:
 
 
 @pytest.fixture(autouse=True)
-def revocations_known(monkeypatch):
+def revocations_known(settings):
     """This process's cache trusts what it remembers for the whole test (as if it had just read
     the other workers' revocations): only a revocation in this process can make it forget."""
-    monkeypatch.setattr(verified_tokens, "poll_seconds", 3600)
+    settings.MCPAPP = {**settings.MCPAPP, "TOKEN_REVOCATION_POLL_SECONDS": 3600}
     verified_tokens.read_revocations()
 
 
@@ -82,8 +83,8 @@ def test_a_verified_token_is_served_from_memory_without_a_lookup(alice, agent):
     assert served(token) == 200
 
 
-def test_with_the_cache_switched_off_every_request_looks_the_token_up(alice, agent, monkeypatch):
-    monkeypatch.setattr(verified_tokens, "seconds", 0)
+def test_with_the_cache_switched_off_every_request_looks_the_token_up(alice, agent, settings):
+    settings.MCPAPP = {**settings.MCPAPP, "TOKEN_CACHE_SECONDS": 0}
     token = make_access_token(alice, agent)
     assert served(token) == 200
     assert not remembered(token)
@@ -159,7 +160,7 @@ def test_revoked_with_its_family_when_a_used_refresh_token_comes_back(used_token
     rotated = refresh(person, agent, used_tokens["refresh_token"]).json()
     assert served(rotated["access_token"]) == 200
     # RFC 9700 §4.14.2: the old refresh token presented again revokes the whole family, whose
-    # access tokens are expired in bulk (authserver.validators.refresh_token_family_revoke).
+    # access tokens are expired in bulk (authserver.revocation.refresh_token_family_revoke).
     assert refresh(person, agent, used_tokens["refresh_token"]).status_code == 400
     assert served(rotated["access_token"]) == 401
 
@@ -209,7 +210,7 @@ def test_held_to_the_scopes_an_operator_narrowed_it_to(used_tokens):
 
     async def call_whoami(http):
         call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
-        return await http.post("/star/mcp", json=call, headers={**HEADERS, **bearer(used_tokens["access_token"])})
+        return await http.post(MCP_PATH, json=call, headers={**HEADERS, **bearer(used_tokens["access_token"])})
 
     # RFC 6750 §3.1: the remembered scopes are gone with the edit.
     assert run_app(call_whoami).status_code == 403

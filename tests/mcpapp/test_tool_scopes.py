@@ -11,7 +11,8 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.mcpserver.exceptions import ToolError
 
 from authserver.scopes import Scope, scope_registry
-from mcpapp.apps import check_declared_scopes
+from live.paths import MCP_METADATA_PATH, MCP_PATH
+from mcpapp.checks import check_declared_scopes
 from mcpapp.registry import MCPRegistry, current_user
 from mcpapp.server import build_server
 from mcpapp.verifier import DotTokenVerifier
@@ -30,7 +31,7 @@ def agent():
 def post(body, token=None, **kwargs):
     headers = {**HEADERS, **(bearer(token) if token else {})}
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return run_app(lambda http: http.post("/star/mcp", content=content, headers=headers), **kwargs)
+    return run_app(lambda http: http.post(MCP_PATH, content=content, headers=headers), **kwargs)
 
 
 def call(name, arguments=None):
@@ -62,7 +63,7 @@ def test_calling_a_tool_without_its_scope_is_a_403_challenge_and_the_tool_never_
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith('Bearer error="insufficient_scope"')
     assert challenge_scope(response) == "mcp notes:write"
-    assert 'resource_metadata="http://testserver/.well-known/oauth-protected-resource/star/mcp"' in challenge
+    assert f'resource_metadata="http://testserver{MCP_METADATA_PATH}"' in challenge
     assert response.json()["error"] == "insufficient_scope"
     assert not Note.objects.exists()
 

@@ -8,6 +8,7 @@ from django.test import Client
 from oauth2_provider.models import get_grant_model, get_refresh_token_model
 
 from authserver.models import AuditEvent
+from live.paths import MCP_PATH
 from tests.authserver.helpers import (
     approved_code,
     exchange_code,
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)  # the MCP endpoint reads t
 
 def mcp_status(access_token: str) -> int:
     headers = {**HEADERS, "Authorization": f"Bearer {access_token}"}
-    return run_app(lambda http: http.post("/star/mcp", json=INITIALIZE, headers=headers)).status_code
+    return run_app(lambda http: http.post(MCP_PATH, json=INITIALIZE, headers=headers)).status_code
 
 
 def test_a_stolen_database_holds_no_usable_authorization_code(signed_in, app):

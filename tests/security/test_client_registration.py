@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from oauth2_provider.models import get_application_model
 
+from live.paths import REDIRECT_URI
 from tests.authserver.helpers import AGENT, assert_authorize_refuses, basic_auth, pkce_pair, register
 from tests.factories import make_client, make_user
 from tests.security.helpers import assert_json_error, stored_rows
@@ -240,7 +241,7 @@ class SpoofedDocumentFetcher:
         document = {
             "client_id": SPOOFED_DOCUMENT_ID,
             "client_name": SPOOFING["right-to-left override"],
-            "redirect_uris": ["http://127.0.0.1:33418/callback"],
+            "redirect_uris": [REDIRECT_URI],
             "token_endpoint_auth_method": "none",
         }
         return document, 300

@@ -16,15 +16,16 @@ from urllib.parse import quote_plus
 import anyio.from_thread
 import httpx2
 import pytest
-from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from config.asgi import build_application
+from live.paths import MCP_PATH, REDIRECT_URI
+from mcpapp.asgi import mcp_asgi_application
 from mcpapp.server import build_asgi_app, build_server
 from mcpapp.verifier import DotTokenVerifier
 from tests.authserver.helpers import AGENT, basic_auth, register
 from tests.factories import make_access_token, make_client
+from tests.overrides import authserver_settings
 from tests.security.helpers import stored_rows
 
 FUZZ = settings(
@@ -101,7 +102,7 @@ def secrets_kept_out_of_logs(caplog):
 
 
 @pytest.mark.django_db
-@override_settings(REGISTRATION_RATE_LIMIT=1_000_000)
+@authserver_settings(REGISTRATION_RATE_LIMIT=1_000_000)
 @FUZZ
 @given(body=metadata)
 def test_registration_takes_any_json_metadata_without_crashing_rfc7591_3_2_2(client, caplog, body):
@@ -118,7 +119,7 @@ def test_registration_takes_any_json_metadata_without_crashing_rfc7591_3_2_2(cli
 
 
 @pytest.mark.django_db
-@override_settings(REGISTRATION_RATE_LIMIT=1_000_000)
+@authserver_settings(REGISTRATION_RATE_LIMIT=1_000_000)
 @FUZZ
 @given(
     body=st.binary(max_size=300) | st.text(max_size=300).map(str.encode),
@@ -132,7 +133,7 @@ def test_registration_takes_any_bytes_without_crashing_rfc7591_3_1(client, body,
 
 
 @pytest.mark.django_db
-@override_settings(REGISTRATION_RATE_LIMIT=1_000_000)
+@authserver_settings(REGISTRATION_RATE_LIMIT=1_000_000)
 @FUZZ
 @given(
     method=st.sampled_from(["get", "put", "delete"]),
@@ -189,7 +190,7 @@ form_bodies = st.lists(
                 "client_credentials",
                 "password",
                 "CLIENT_ID",
-                "http://127.0.0.1:33418/callback",
+                REDIRECT_URI,
             ]
         ),
     ),
@@ -257,14 +258,12 @@ def test_introspection_never_answers_a_caller_it_has_not_allowed_rfc7662_2_1(
 def mcp_endpoint():
     """The project's ASGI application with its lifespan running, and a function sending it one
     request (``httpx2.AsyncClient.request``'s arguments) from this thread."""
-    app = build_application(build_asgi_app(build_server(), verifier=DotTokenVerifier()))
+    app = mcp_asgi_application(mcp_application=build_asgi_app(build_server(), verifier=DotTokenVerifier()))
     with anyio.from_thread.start_blocking_portal() as portal:
         with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
             http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://testserver")
             try:
-                yield lambda method, **kwargs: portal.call(
-                    functools.partial(http.request, method, "/star/mcp", **kwargs)
-                )
+                yield lambda method, **kwargs: portal.call(functools.partial(http.request, method, MCP_PATH, **kwargs))
             finally:
                 portal.call(http.aclose)
 

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from oauth2_provider.models import get_application_model
 
+from live.paths import MCP_PATH
 from tests.authserver.helpers import AGENT, basic_auth, register
 from tests.factories import RESOURCE_SERVER_SECRET, make_access_token, make_client, make_resource_server, make_user
 from tests.security.helpers import assert_json_error
@@ -79,7 +80,7 @@ def test_an_allowed_resource_server_introspects_by_form_post_even_with_csrf_chec
     assert claims["scope"] == "mcp profile"
     assert claims["sub"] == str(alice.pk) and claims["username"] == "alice"
     assert claims["token_type"] == "Bearer" and claims["iss"] == "http://testserver"
-    assert claims["aud"] == ["http://testserver/star/mcp"]
+    assert claims["aud"] == ["http://testserver" + MCP_PATH]
     assert claims["exp"] > claims["iat"]
 
 

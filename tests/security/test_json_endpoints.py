@@ -4,6 +4,7 @@ serve, too many form fields, a path that does not exist), in production and with
 import pytest
 from django.test import Client, override_settings
 
+from live.paths import MCP_METADATA_PATH
 from tests.authserver.helpers import basic_auth
 from tests.security.helpers import assert_json_error
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 JSON_ENDPOINTS = [
     ("get", "/.well-known/oauth-authorization-server"),
     ("get", "/.well-known/openid-configuration"),
-    ("get", "/.well-known/oauth-protected-resource/star/mcp"),
+    ("get", MCP_METADATA_PATH),
     ("get", "/.well-known/jwks.json"),
     ("post", "/o/token/"),
     ("post", "/o/revoke_token/"),

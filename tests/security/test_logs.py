@@ -7,7 +7,8 @@ import httpx2
 import pytest
 
 from authserver.log_redaction import secrets_redact
-from tests.e2e.live_server import LiveServer
+from live.paths import MCP_PATH
+from live.server import LiveServer
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def test_credentials_in_urls_are_refused_and_redacted_from_the_access_log(server
         # RFC 7662 §2.1: introspection is a POST; a token in its URL is refused.
         assert http.get(f"/o/introspect/?token={sent['token']}").status_code == 405
         # RFC 6750 §2.3 / RFC 9700 §2.5: the MCP endpoint never takes a token from the query.
-        mcp = http.post(f"/star/mcp?access_token={sent['access']}", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        mcp = http.post(f"{MCP_PATH}?access_token={sent['access']}", json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         assert mcp.status_code == 401
         token_endpoint = http.post(
             f"/o/token/?client_secret={sent['client']}&code={sent['code']}&refresh_token={sent['refresh']}",

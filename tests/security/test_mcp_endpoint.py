@@ -2,8 +2,10 @@
 person's browser (Origin), a made-up Host. Runs the project's real ASGI application in-process."""
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
+from live.paths import MCP_PATH
 from tests.factories import make_access_token, make_client
 from tests.mcpapp.helpers import HEADERS, INITIALIZE, bearer, run_app
 
@@ -18,14 +20,14 @@ def token(alice):
 def post(headers, *, method="POST"):
     """The endpoint's answer to one request with these headers (an initialize, for POST)."""
     if method == "POST":
-        return run_app(lambda http: http.post("/star/mcp", json=INITIALIZE, headers={**HEADERS, **headers}))
-    return run_app(lambda http: http.request(method, "/star/mcp", headers=headers))
+        return run_app(lambda http: http.post(MCP_PATH, json=INITIALIZE, headers={**HEADERS, **headers}))
+    return run_app(lambda http: http.request(method, MCP_PATH, headers=headers))
 
 
 def test_two_authorization_headers_are_refused_not_the_first_one_served_rfc6750_2(token):
     response = run_app(
         lambda http: http.post(
-            "/star/mcp",
+            MCP_PATH,
             json=INITIALIZE,
             headers=[*HEADERS.items(), ("Authorization", f"Bearer {token}"), ("Authorization", "Bearer other")],
         )
@@ -61,7 +63,7 @@ def test_a_cors_preflight_from_another_origin_is_refused_too(token):
 def test_no_origin_the_sites_own_and_listed_origins_are_served(token):
     assert post(bearer(token)).status_code == 200  # not a browser: no Origin
     assert post({**bearer(token), "Origin": "http://testserver"}).status_code == 200
-    with override_settings(DEBUG=False, MCP_ALLOWED_ORIGINS=["https://app.example.com"]):
+    with override_settings(DEBUG=False, MCPAPP={**settings.MCPAPP, "ALLOWED_ORIGINS": ["https://app.example.com"]}):
         assert post({**bearer(token), "Origin": "https://app.example.com"}).status_code == 200
 
 

@@ -1,21 +1,24 @@
 """Housekeeping to run on a schedule (e.g. hourly), safe while the server is serving."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from oauth2_provider.models import clear_expired
 
 from authserver.audit import audit_prune
 from authserver.clients import client_prune
 from authserver.codes import redeemed_codes_prune
+from authserver.conf import app_settings
 
 
 class Command(BaseCommand):
-    help = (
-        "Delete expired tokens and codes, self-registered clients never used within "
-        f"CLIENT_UNUSED_GRACE_HOURS ({settings.CLIENT_UNUSED_GRACE_HOURS}) or idle longer than "
-        f"CLIENT_IDLE_RETENTION_DAYS ({settings.CLIENT_IDLE_RETENTION_DAYS}), and audit events older "
-        f"than AUDIT_RETENTION_DAYS ({settings.AUDIT_RETENTION_DAYS}), and redeemed codes whose tokens all expired."
-    )
+    @property
+    def help(self):  # read when asked, so the site's AUTHSERVER values show
+        return (
+            "Delete expired tokens and codes, self-registered clients never used within "
+            f"CLIENT_UNUSED_GRACE_HOURS ({app_settings.CLIENT_UNUSED_GRACE_HOURS}) or idle longer than "
+            f"CLIENT_IDLE_RETENTION_DAYS ({app_settings.CLIENT_IDLE_RETENTION_DAYS}), and audit events older "
+            f"than AUDIT_RETENTION_DAYS ({app_settings.AUDIT_RETENTION_DAYS}), and redeemed codes whose tokens "
+            "all expired."
+        )
 
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=500, help="Clients deleted per transaction.")

@@ -1,59 +1,80 @@
-"""``runserver`` that serves the project's ASGI application (Django *and* the MCP endpoint) on uvicorn.
+"""``runserver`` that serves the site's ASGI application (Django *and* the MCP endpoint) on uvicorn.
 
-Django's own runserver speaks WSGI only, so it could not serve ``/star/mcp``. This keeps its
-arguments (``[addr:port]``, ``--ipv6``, ``--noreload``, ``--skip-checks``), its system and
-migration checks and its autoreloader, and swaps the server for uvicorn.
+Django's own runserver speaks WSGI only, so it could not serve the MCP endpoint. This is Django's
+command (the staticfiles one) with its two public hooks set: ``get_handler`` answers the ASGI
+application, and ``server_cls`` is a server that binds the address Django asks for and serves that
+application with uvicorn (``uvicorn.Server.run(sockets=...)``, its public API). Everything else is
+Django's: its arguments (``[addr:port]``, ``--ipv6``, ``--noreload``, ``--nostatic``,
+``--skip-checks``), system and migration checks, banner, port errors and autoreloader.
+
+The application is ``ASGI_APPLICATION`` when the site sets it (it must mount MCP with
+``mcpapp.asgi.mcp_asgi_application``); when unset (``startproject`` sets only ``WSGI_APPLICATION``),
+Django's ASGI handler with MCP mounted, and static files served as Django's runserver serves them.
 """
 
-import errno
 import os
+import socket
 
 import uvicorn
 from django.conf import settings
-from django.contrib.staticfiles.management.commands.runserver import Command as DjangoRunserver
-from django.db import connections
-from django.utils import autoreload
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+from django.contrib.staticfiles.management.commands.runserver import Command as StaticfilesRunserver
+from django.core.asgi import get_asgi_application
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from mcpapp.asgi import mcp_asgi_application, mounts_mcp
 
 
-class Command(DjangoRunserver):
-    help = "Serves the whole project (Django and the MCP endpoint) with uvicorn, for development."
+class UvicornServer:
+    """What Django's ``runserver`` expects of its ``server_cls`` (``django.core.servers.basehttp.run``):
+    made with the address, then ``set_app`` and ``serve_forever``. Binding here, as Django's server
+    does, lets Django report a port in use or not allowed with its own messages."""
 
-    def inner_run(self, *args, **options):
-        autoreload.raise_last_exception()
-        if not options["skip_checks"]:
-            self.stdout.write("Performing system checks...\n\n")
-            check_kwargs = super().get_check_kwargs(options)
-            check_kwargs["display_num_errors"] = True
-            self.check(**check_kwargs)
-        self.check_migrations()
-        for conn in connections.all(initialized_only=True):
-            conn.close()
+    def __init__(self, server_address, handler_class=None, ipv6=False):
+        self.socket = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.socket.bind(server_address)
+        except OSError:
+            self.socket.close()
+            raise
+        self.server_port = self.socket.getsockname()[1]
+        self.application = None
 
-        host = self.addr if not self._raw_ipv6 else self.addr.strip("[]")
-        if host == "0":
-            host = "0.0.0.0"
-        self.on_bind(self.port)
-        module, attribute = settings.ASGI_APPLICATION.rsplit(".", 1)
+    def set_app(self, application):
+        self.application = application
+
+    def serve_forever(self):
         config = uvicorn.Config(
-            f"{module}:{attribute}",
-            host=host,
-            port=int(self.port),
+            self.application,
             lifespan="on",
             log_level=os.environ.get("UVICORN_LOG_LEVEL", "info"),
             # Behind a reverse proxy, trust X-Forwarded-Proto/For only from loopback (uvicorn default).
             proxy_headers=True,
         )
         server = uvicorn.Server(config)
-        try:
-            server.run()
-        except OSError as error:
-            messages = {
-                errno.EACCES: "You don't have permission to access that port.",
-                errno.EADDRINUSE: "That port is already in use.",
-                errno.EADDRNOTAVAIL: "That IP address can't be assigned to.",
-            }
-            self.stderr.write("Error: %s" % messages.get(error.errno, error))
-            os._exit(1)
+        server.run(sockets=[self.socket])
         if not server.started:
-            # uvicorn logs why (port in use, app failed to load) and returns instead of raising.
+            # uvicorn logs why (the application's lifespan failed) and returns instead of raising.
             os._exit(1)
+
+
+class Command(StaticfilesRunserver):
+    help = "Serves the site (Django and the MCP endpoint) on uvicorn, for development."
+    server_cls = UvicornServer
+
+    def get_handler(self, *args, **options):
+        asgi_application = getattr(settings, "ASGI_APPLICATION", None)
+        if not asgi_application:
+            django_application = get_asgi_application()
+            if options.get("use_static_handler", True) and (settings.DEBUG or options.get("insecure_serving")):
+                django_application = ASGIStaticFilesHandler(django_application)
+            return mcp_asgi_application(django_application)
+        application = import_string(asgi_application)
+        if not mounts_mcp(application):
+            raise ImproperlyConfigured(
+                f"ASGI_APPLICATION ({asgi_application}) does not serve the MCP endpoint: make it "
+                "mcpapp.asgi.mcp_asgi_application(get_asgi_application()), or unset ASGI_APPLICATION."
+            )
+        return application

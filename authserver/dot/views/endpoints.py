@@ -13,12 +13,15 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from authserver.introspection import token_introspect
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # as DOT's own: bearer tokens, no cookies (lost by overriding dispatch)
 class UserInfoView(dot_views.UserInfoView):
-    """JSON endpoints answer JSON errors: DOT sends oauthlib's JSON refusal labelled text/html."""
+    """JSON endpoints answer JSON errors: DOT 3.4.1 sends oauthlib's JSON refusal labelled text/html
+    (and an empty body when no token was sent)."""
 
-    def _create_userinfo_response(self, request):
-        response = super()._create_userinfo_response(request)
-        if response.status_code >= 400:
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        json_answered = response.get("Content-Type", "").startswith("application/json")
+        if request.method in ("GET", "POST") and response.status_code >= 400 and not json_answered:
             if not response.content:
                 response.content = json.dumps({"error": "invalid_token", "error_description": "Access token required"})
             response["Content-Type"] = "application/json"

@@ -5,7 +5,7 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx2
 
-from tests.forms import parse_forms
+from live.forms import parse_forms
 
 
 def origin(url: str) -> str:

@@ -2,7 +2,7 @@
 or as production runs it: uvicorn with several worker processes ("Running in production" in README.md).
 
 Each server gets a database of its own: a SQLite file, or, when the suite runs on PostgreSQL
-(``DATABASE_URL=postgres://...``, see ``tests/postgres_server.py``), a new database on that server.
+(``DATABASE_URL=postgres://...``, see ``live/postgres_server.py``), a new database on that server.
 """
 
 import os
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx2
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 PRODUCT_APPLICATION = "config.asgi:application"  # what the production command serves
 
 
@@ -73,7 +73,7 @@ class LiveServer:
         self.own_database = None
         database_url = (env or {}).get("DATABASE_URL")
         if database_url is None and suite_uses_postgresql():
-            from tests.postgres_server import create_database
+            from live.postgres_server import create_database
 
             self.own_database = f"live_{uuid.uuid4().hex[:12]}"
             database_url = create_database(os.environ["DATABASE_URL"], self.own_database)
@@ -193,7 +193,20 @@ class LiveServer:
         if getattr(self, "log", None):
             self.log.close()
         if self.own_database:
-            from tests.postgres_server import drop_database
+            from live.postgres_server import drop_database
 
             drop_database(os.environ["DATABASE_URL"], self.own_database)
             self.own_database = None
+
+
+def process_group_stop(process: subprocess.Popen, *, stop_signal: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it started (a reloader's
+    child, npx's node): ``stop_signal`` to the group, SIGKILL if it is still there after ``timeout``."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, stop_signal)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)

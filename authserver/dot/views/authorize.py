@@ -12,18 +12,18 @@ from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
-from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from authserver.audit import audit_record
 from authserver.consent import consent_missing_scopes
 from authserver.display_text import display_text_clean
+from authserver.dot.private import add_iss_to_redirect
 from authserver.models import AuditEvent
 from authserver.registration import is_loopback_host
+from authserver.resources import names_known_resource
 from authserver.scopes import scope_registry
 from authserver.security import sensitive_page
-from mcpapp.resource import names_known_resource
 
 CONSENT_SALT = "authserver.consent"
 CONSENT_MAX_AGE = 15 * 60  # seconds a consent page stays valid
@@ -157,7 +157,7 @@ class AuthorizationView(dot_views.AuthorizationView):
 
     def redirect(self, redirect_to, application):
         # RFC 9207 §2: *every* authorization response carries `iss`, errors included (DOT adds it to
-        # successful responses only). `_add_iss_to_redirect` replaces any `iss` already present.
+        # successful responses only). `add_iss_to_redirect` replaces any `iss` already present.
         issuer = oauth2_settings.oauth2_authorization_server_issuer(self.request)
         if application is None:
             # DOT passes no client on error redirects and then allows only the global schemes,
@@ -165,7 +165,7 @@ class AuthorizationView(dot_views.AuthorizationView):
             # only to a redirect URI it has matched against this client, so its schemes apply.
             client_id = self.request.GET.get("client_id") or self.request.POST.get("client_id")
             application = get_application_model().objects.filter(client_id=client_id).first()
-        return super().redirect(_add_iss_to_redirect(redirect_to, issuer), application)
+        return super().redirect(add_iss_to_redirect(redirect_to, issuer), application)
 
     def _approve(self, form):
         """Approve without asking: the person allowed all of this before."""

@@ -12,16 +12,17 @@ may register (``DCR_REGISTRATION_PERMISSION_CLASSES``), authenticate RFC 7592 re
 
 import json
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import JsonResponse
 from django.urls import reverse
 from oauth2_provider import views as dot_views
 from oauth2_provider.settings import oauth2_settings
-from oauth2_provider.views.dynamic_client_registration import _issue_registration_token
 
 from authserver.audit import client_ip
+from authserver.conf import app_settings
+from authserver.dot.private import issue_registration_token
+from authserver.dot.views.endpoints import JsonMethodNotAllowed, json_error
 from authserver.hashers import client_secret_check
 from authserver.models import Application
 from authserver.ratelimit import registration_rate_limit
@@ -32,7 +33,6 @@ from authserver.registration import (
     ClientMetadataRefused,
     client_metadata_parse,
 )
-from authserver.views.endpoints import JsonMethodNotAllowed, json_error
 
 # RFC 7591 §3.2.1 / RFC 6749 §5.1: an answer carrying a secret or a registration access token is never cached.
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -63,7 +63,7 @@ def request_metadata(request) -> dict:
             "invalid_client_metadata", "Send the client metadata as application/json (RFC 7591 §3.1)", status=415
         )
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    limit = settings.REGISTRATION_MAX_BODY_BYTES
+    limit = app_settings.REGISTRATION_MAX_BODY_BYTES
     if not declared.isdigit() or int(declared) > limit or len(request.body) > limit:
         raise ClientMetadataRefused("invalid_client_metadata", "The registration request is too large", status=413)
     try:
@@ -159,7 +159,7 @@ class RegistrationView(JsonMethodNotAllowed, dot_views.DynamicClientRegistration
         secret = client.client_secret if client.client_type == client.CLIENT_CONFIDENTIAL else None  # before hashing
         with transaction.atomic():
             client.save()
-            registration_token = _issue_registration_token(client, user)
+            registration_token = issue_registration_token(client, user)
         return registration_json(registration_answer(client, registration_token, request, secret=secret), status=201)
 
 
@@ -203,6 +203,6 @@ class RegistrationManagementView(JsonMethodNotAllowed, dot_views.DynamicClientRe
         with transaction.atomic():
             client.save()
             if oauth2_settings.DCR_ROTATE_REGISTRATION_TOKEN_ON_UPDATE:
-                answer_token = _issue_registration_token(client, client.user)
+                answer_token = issue_registration_token(client, client.user)
                 registration.registration_token.delete()
         return registration_json(registration_answer(client, answer_token, request))

@@ -5,7 +5,7 @@ import time
 
 import redis
 
-from tests.e2e.live_server import free_port
+from live.server import free_port
 
 
 class RedisServer:

@@ -12,10 +12,8 @@ from urllib.parse import urlencode
 
 import httpx2
 
-from tests.e2e.person import Person
-
-REDIRECT_URI = "http://127.0.0.1:51234/callback"
-MCP_PATH = "/star/mcp"  # settings.MCP_RESOURCE_PATH
+from live.paths import MCP_PATH, REDIRECT_URI
+from live.person import Person
 
 
 def pkce_pair() -> tuple[str, str]:

@@ -2,7 +2,7 @@
 
 ``bin/test`` runs the suite a second time against one of these::
 
-    python -m tests.postgres_server run -- python -m pytest ...
+    python -m live.postgres_server run -- python -m pytest ...
 
 which starts a fresh cluster on a free port, runs the command with ``DATABASE_URL`` pointing at it,
 and removes the cluster afterwards. Tests that stop the database on purpose start their own.
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.e2e.live_server import free_port
+from live.server import free_port
 
 
 def postgres_bin_dir() -> Path:
@@ -108,7 +108,7 @@ def wait_until_accepting(url: str, *, timeout: float = 30) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[:2] != ["run", "--"]:
-        print("usage: python -m tests.postgres_server run -- COMMAND...", file=sys.stderr)
+        print("usage: python -m live.postgres_server run -- COMMAND...", file=sys.stderr)
         return 2
     server = PostgresServer().start()
     try:

@@ -28,7 +28,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.template import loader
 from django.urls import Resolver404, resolve
 
-logger = logging.getLogger("config.errors")
+logger = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 # RFC 6749 §5.2's shape, with §4.1.2.1's name for "try again later".
@@ -98,7 +98,7 @@ def error_response(request: HttpRequest, exception: BaseException | None, *, log
     elif settings.DEBUG:
         return None
     else:
-        response = HttpResponse(loader.render_to_string(f"{status}.html"), status=status)
+        response = HttpResponse(loader.render_to_string([f"{status}.html", f"authserver/{status}.html"]), status=status)
     response["Cache-Control"] = "no-store"
     if unavailable:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)

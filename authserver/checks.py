@@ -1,0 +1,187 @@
+"""``manage.py check`` for a site using authserver: misconfiguration said with an id and a hint,
+never a crash at import (the way ``django.contrib.auth.checks`` does it)."""
+
+from importlib.metadata import PackageNotFoundError, version
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import checks
+from django.urls import NoReverseMatch, reverse
+
+from authserver.conf import OAUTH2_PROVIDER_POLICY, app_settings
+from authserver.dot import DOT_VERSION_CHECKED, DOT_VERSIONS_TESTED
+
+APPLICATION_MODEL = "authserver.Application"
+PASSWORD_CHANGE_SIGNS_OUT = "authserver.accounts.PasswordChangeSignsOut"
+CLIENT_SECRET_HASHER = "authserver.hashers.ClientSecretHasher"
+# Middleware authserver relies on, with what a site loses without it.
+MIDDLEWARE_NEEDED = {
+    "authserver.errors.ErrorResponseMiddleware": "JSON endpoints answer HTML error pages, 503s lack Retry-After",
+    "authserver.audit.AuditRequestMiddleware": "audit events recorded from model signals lose the caller's address",
+    "corsheaders.middleware.CorsMiddleware": "browser-based MCP clients cannot call the OAuth endpoints",
+    "axes.middleware.AxesMiddleware": "repeated wrong passwords are not locked out",
+}
+URLCONFS_NEEDED = {
+    "oauth2_provider:token": ('path("", include("authserver.urls"))', " at the origin root (RFC 8414 §3)"),
+    "authserver:login": ('path("accounts/", include("authserver.account_urls"))', ""),
+}
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
+
+
+@checks.register(checks.Tags.compatibility)
+def check_dot_version(app_configs=None, **kwargs):
+    try:
+        installed = version("django-oauth-toolkit")
+    except PackageNotFoundError:  # pragma: no cover - DOT is a dependency
+        return []
+    lowest, untested = DOT_VERSIONS_TESTED
+    if lowest <= _version_tuple(installed) < untested:
+        return []
+    return [
+        checks.Warning(
+            f"django-oauth-toolkit {installed} is installed; authserver was tested with "
+            f"{'.'.join(map(str, lowest))} up to (not including) {'.'.join(map(str, untested))}.",
+            hint=f"Install django-oauth-toolkit=={DOT_VERSION_CHECKED}, or run the test suite "
+            "(tests/authserver/test_dot_boundary.py pins every private name used) before serving.",
+            id="authserver.W001",
+        )
+    ]
+
+
+def _same(configured, policy) -> bool:
+    as_list = (list, tuple)
+    if isinstance(configured, as_list) and isinstance(policy, as_list):
+        return list(configured) == list(policy)
+    return configured == policy
+
+
+@checks.register(checks.Tags.security)
+def check_oauth2_provider(app_configs=None, **kwargs):
+    from oauth2_provider.settings import DEFAULTS as DOT_DEFAULTS
+    from oauth2_provider.settings import oauth2_settings
+
+    found = []
+    if getattr(settings, "OAUTH2_PROVIDER_APPLICATION_MODEL", None) != APPLICATION_MODEL:
+        found.append(
+            checks.Error(
+                f"OAUTH2_PROVIDER_APPLICATION_MODEL must be {APPLICATION_MODEL!r}.",
+                hint=f'Add OAUTH2_PROVIDER_APPLICATION_MODEL = "{APPLICATION_MODEL}" to the settings.',
+                id="authserver.E002",
+            )
+        )
+    configured = {**DOT_DEFAULTS, **(getattr(settings, "OAUTH2_PROVIDER", None) or {})}
+    differing = [name for name, value in OAUTH2_PROVIDER_POLICY.items() if _same(configured.get(name), value) is False]
+    differing = [name for name in differing if name != "OIDC_ENABLED"]  # on only with a signing key (E003)
+    if differing:
+        found.append(
+            checks.Warning(
+                "OAUTH2_PROVIDER differs from authserver's policy in: " + ", ".join(differing) + ".",
+                hint="Build it with authserver.conf.oauth2_provider_settings(site_url=..., ...), passing only "
+                "the values that are the site's own; DOT's defaults offer scopes read/write, the implicit and "
+                "password grants, and no registration.",
+                id="authserver.W010",
+            )
+        )
+    if oauth2_settings.OIDC_ENABLED and not oauth2_settings.OIDC_RSA_PRIVATE_KEY:
+        found.append(
+            checks.Error(
+                "OpenID Connect is on (the openid scope is offered) but there is no key to sign ID tokens with.",
+                hint="Set OIDC_RSA_PRIVATE_KEY (a PEM RSA key: `openssl genrsa 2048`), or leave oidc_rsa_private_key "
+                "out of oauth2_provider_settings() to turn OpenID Connect off.",
+                id="authserver.E003",
+            )
+        )
+    issuer = oauth2_settings.OIDC_ISS_ENDPOINT or ""
+    parts = urlsplit(issuer)
+    if issuer and (parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query):
+        found.append(
+            checks.Error(
+                f"The public URL (OIDC_ISS_ENDPOINT) must be an origin like https://mcp.example.com, not {issuer!r}.",
+                hint="Pass site_url=<scheme>://<host>[:port] to oauth2_provider_settings().",
+                id="authserver.E004",
+            )
+        )
+    elif not settings.DEBUG and parts.scheme != "https":
+        found.append(
+            checks.Warning(
+                f"The public URL is {issuer or 'unset (each request names it)'} with DEBUG off: OAuth 2.1 §1.5 "
+                "requires TLS, and without a fixed issuer a Host header chooses the URLs this server publishes.",
+                hint="Pass site_url='https://...' to oauth2_provider_settings().",
+                id="authserver.W004",
+            )
+        )
+    return found
+
+
+@checks.register()
+def check_site_wiring(app_configs=None, **kwargs):
+    found = app_settings.unknown_keys_check("authserver.E005")
+    validators = [entry.get("NAME") for entry in settings.AUTH_PASSWORD_VALIDATORS]
+    if PASSWORD_CHANGE_SIGNS_OUT not in validators:
+        found.append(
+            checks.Warning(
+                "A changed password does not revoke the person's OAuth tokens.",
+                hint=f'Add {{"NAME": "{PASSWORD_CHANGE_SIGNS_OUT}"}} to AUTH_PASSWORD_VALIDATORS.',
+                id="authserver.W006",
+            )
+        )
+    for middleware, loss in MIDDLEWARE_NEEDED.items():
+        if middleware not in settings.MIDDLEWARE:
+            found.append(
+                checks.Warning(
+                    f"{middleware} is not in MIDDLEWARE: {loss}.",
+                    hint="README.md, 'Add it to your Django site', lists the middleware and their order.",
+                    id="authserver.W007",
+                )
+            )
+    for name, include in (
+        ("oauth2_provider:token", "authserver.urls"),
+        ("authserver:login", "authserver.account_urls"),
+    ):
+        try:
+            reverse(name)
+        except NoReverseMatch:
+            found.append(
+                checks.Error(
+                    f"{include} is not in the site's URLs ({name} has no URL).",
+                    hint=f'Add path("", include("{include}")) to the URLconf'
+                    + (
+                        " (at the origin root: RFC 8414 §3 puts metadata there)."
+                        if include == "authserver.urls"
+                        else ""
+                    ),
+                    id="authserver.E008",
+                )
+            )
+    if CLIENT_SECRET_HASHER not in settings.PASSWORD_HASHERS:
+        found.append(
+            checks.Error(
+                "Confidential clients' secrets cannot be hashed or checked: the client secret hasher is not "
+                "in PASSWORD_HASHERS.",
+                hint=f'Add "{CLIENT_SECRET_HASHER}" to PASSWORD_HASHERS, after the hasher for people\'s passwords.',
+                id="authserver.E011",
+            )
+        )
+    allowed_headers = [header.lower() for header in getattr(settings, "CORS_ALLOW_HEADERS", ())]
+    if "corsheaders" in settings.INSTALLED_APPS and "mcp-protocol-version" not in allowed_headers:
+        found.append(
+            checks.Warning(
+                "Browsers will not let MCP clients send MCP-Protocol-Version to the discovery documents.",
+                hint='Set CORS_ALLOW_HEADERS = (*corsheaders.defaults.default_headers, "mcp-protocol-version").',
+                id="authserver.W012",
+            )
+        )
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if not settings.DEBUG and backend.endswith(("LocMemCache", "DummyCache")):
+        found.append(
+            checks.Warning(
+                "The default cache is per process: registration rate limits, refresh-token and metadata-document "
+                "bookkeeping and the revocation of remembered tokens then hold in one worker only.",
+                hint="Use a shared cache (Redis, or Django's database cache) when serving with several workers.",
+                id="authserver.W009",
+            )
+        )
+    return found

@@ -1,0 +1,166 @@
+"""authserver's settings: one dict setting, ``AUTHSERVER``, with every default defined here.
+
+Read lazily, on first use (``app_settings.REGISTRATION_RATE_LIMIT``), and read again whenever the
+setting changes (``override_settings`` sends ``setting_changed``, as django-oauth-toolkit's settings
+listen for), so a site's own values always reach the code; nothing is read at import time. The site's public
+origin is not here: it is django-oauth-toolkit's ``OIDC_ISS_ENDPOINT`` (the issuer, RFC 8414 §2),
+read through :func:`authserver.resources.public_origin`, so the issuer and every URL this site
+publishes cannot disagree. :func:`oauth2_provider_settings` builds DOT's ``OAUTH2_PROVIDER`` dict
+with this app's policy, so a site sets the few values that are its own.
+
+Misconfiguration is reported by ``manage.py check`` (``authserver/checks.py``), never at import.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+SETTING_NAME = "AUTHSERVER"
+
+DEFAULTS: dict[str, Any] = {
+    # Private-use redirect schemes (RFC 8252 §7.1) of well-known agents; reverse-domain schemes
+    # (com.example.app) are always allowed.
+    "NATIVE_APP_REDIRECT_SCHEMES": ["cursor", "vscode", "vscode-insiders", "windsurf"],
+    # RFC 7591 registration limits: a larger body is 413; longer lists and strings are refused.
+    "REGISTRATION_MAX_BODY_BYTES": 64 * 1024,
+    "REGISTRATION_MAX_REDIRECT_URIS": 10,
+    "REGISTRATION_MAX_URI_LENGTH": 2000,
+    "REGISTRATION_MAX_FIELD_LENGTH": 200,
+    # Registrations per client address per window (429 with Retry-After above it), counted in the cache.
+    "REGISTRATION_RATE_LIMIT": 30,
+    "REGISTRATION_RATE_WINDOW_SECONDS": 3600,
+    # `manage.py prune`: self-registered clients never used within the grace period, or idle longer
+    # than the retention period, are deleted; so are audit events older than their retention.
+    "CLIENT_UNUSED_GRACE_HOURS": 24,
+    "CLIENT_IDLE_RETENTION_DAYS": 90,
+    "AUDIT_RETENTION_DAYS": 365,
+}
+
+
+class AppSettings:
+    """``<setting_name>[name]`` if the site set it, else the default; an unknown name is an AttributeError.
+    A value read is kept (the MCP path reads some on every request) until the setting changes."""
+
+    def __init__(self, setting_name: str, defaults: dict[str, Any]):
+        self.setting_name = setting_name
+        self.defaults = defaults
+        setting_changed.connect(self._setting_changed, weak=False)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"{self.setting_name} has no setting {name!r}")
+        value = self.user_settings().get(name, self.defaults[name])
+        setattr(self, name, value)  # found in __dict__ from now on, until _setting_changed
+        return value
+
+    def _setting_changed(self, *, setting: str, **kwargs) -> None:
+        if setting == self.setting_name:
+            for name in self.defaults:
+                self.__dict__.pop(name, None)
+
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, self.setting_name, None) or {}
+
+    def unknown_keys(self) -> list[str]:
+        return sorted(set(self.user_settings()) - set(self.defaults))
+
+    def unknown_keys_check(self, check_id: str) -> list:
+        """A system check error (``check_id``) naming the keys the site set that this app does not know."""
+        from django.core import checks
+
+        unknown = self.unknown_keys()
+        if not unknown:
+            return []
+        return [
+            checks.Error(
+                f"{self.setting_name} has unknown keys: {', '.join(unknown)}.",
+                hint="The keys are listed in README.md, 'Add it to your Django site'.",
+                id=check_id,
+            )
+        ]
+
+
+app_settings = AppSettings(SETTING_NAME, DEFAULTS)
+
+AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+
+# django-oauth-toolkit's settings that make it this authorization server. `manage.py check` warns
+# when a site's OAUTH2_PROVIDER differs from one of these (authserver.W010).
+OAUTH2_PROVIDER_POLICY: dict[str, Any] = {
+    "OAUTH2_VALIDATOR_CLASS": "authserver.dot.validator.MCPOAuth2Validator",
+    # oauthlib's OpenID Connect server with the PKCE and request syntax checks added.
+    "OAUTH2_SERVER_CLASS": "authserver.dot.server.OAuthServer",
+    "OAUTH2_BACKEND_CLASS": "authserver.dot.backend.AbsoluteURIOAuthLibCore",
+    # Client secrets are generated (~760 bits), so a salted HMAC-SHA256, not PBKDF2 (authserver/hashers.py).
+    "CLIENT_SECRET_HASHER": "client_secret_pbkdf2_sha256",
+    # Scopes come from `authserver.scopes.scope_registry`, where installed apps add their own.
+    "SCOPES_BACKEND_CLASS": "authserver.scopes.RegistryScopes",
+    # OAuth 2.1: authorization code with PKCE S256 only; public clients are the common case.
+    "PKCE_REQUIRED": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    # client_credentials: for clients an operator creates (e.g. a resource server that introspects);
+    # such tokens act for no user, so the MCP endpoint refuses them.
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": AUTH_METHODS,
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": AUTH_METHODS,
+    # https only; `authserver.models.Application` adds http for loopback redirect URIs (RFC 8252 §7.3).
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+    # RFC 8252 §7.3: a loopback redirect matches on any port (the app picks one at run time).
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    # Every RFC 9700 gate on.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # Refresh tokens rotate on every use; replaying a used one revokes the whole family.
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": 0,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    # DOT's own token-history auto-approval stays off: consent is remembered by authserver.ConsentGrant.
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # RFC 7591/7592: agents register themselves, anonymously.
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    # Client ID Metadata Documents: an https URL as client_id, fetched SSRF-hardened by DOT.
+    "CIMD_ENABLED": True,
+    # DOT's fetcher, then "none" for documents that also list it as supported (ChatGPT's private_key_jwt).
+    "CIMD_METADATA_FETCHER": "authserver.dot.metadata_documents.MetadataDocumentFetcher",
+    "OIDC_ENABLED": True,
+}
+
+
+def oauth2_provider_settings(
+    *,
+    site_url: str = "",
+    oidc_rsa_private_key: str = "",
+    access_token_expire_seconds: int = 3600,
+    refresh_token_expire_seconds: int = 30 * 24 * 3600,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """django-oauth-toolkit's ``OAUTH2_PROVIDER`` for this authorization server, for a site's settings.
+
+    ``site_url`` is the public origin (``https://mcp.example.com``): the issuer of RFC 8414 metadata,
+    RFC 9207 ``iss`` and OpenID Connect, and the origin of the MCP resource identifiers (RFC 8707).
+    Empty: each request's origin (local development). ``oidc_rsa_private_key`` (PEM) signs ID tokens;
+    without one the ``openid`` scope is not offered (``authserver.W003``). ``overrides`` are DOT
+    settings by their own names, e.g. ``OAUTH2_PROTECTED_RESOURCE_NAME``.
+    """
+    dot_settings = {
+        **OAUTH2_PROVIDER_POLICY,
+        "OIDC_ISS_ENDPOINT": site_url.rstrip("/"),
+        "OIDC_RSA_PRIVATE_KEY": oidc_rsa_private_key,
+        "OIDC_ENABLED": bool(oidc_rsa_private_key),
+        "ACCESS_TOKEN_EXPIRE_SECONDS": access_token_expire_seconds,
+        "REFRESH_TOKEN_EXPIRE_SECONDS": refresh_token_expire_seconds,
+    }
+    dot_settings.update(overrides)
+    return dot_settings

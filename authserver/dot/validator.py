@@ -1,0 +1,211 @@
+"""django-oauth-toolkit's request validator (``OAUTH2_VALIDATOR_CLASS``), with this site's policy on
+client authentication, claims, resources, deactivated people and grants presented twice.
+
+Checked against DOT 3.4.1. Each override says what it adds and why; the policies themselves live
+in plain functions elsewhere (``authserver.grants``, ``authserver.codes``, ``authserver.consent``),
+so this stays a validator. Private DOT methods overridden here (``_check_secret``,
+``_load_application``, ``_save_bearer_token``) are pinned by ``tests/authserver/test_dot_boundary.py``.
+"""
+
+from django.db import router, transaction
+from django.urls import reverse
+from django.utils import timezone
+from oauth2_provider.models import get_access_token_model, get_refresh_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
+
+from authserver.audit import audit_record
+from authserver.claims import CLAIM_SCOPES, user_claims
+from authserver.clients import client_touch
+from authserver.codes import code_checksum, code_redeemed_record, code_replay_respond
+from authserver.consent import client_bind_owner, consent_record
+from authserver.grants import (
+    GrantAlreadyUsed,
+    GrantReplayed,
+    code_grant_lock,
+    code_redeemed_meanwhile_refused,
+    person_active,
+    refresh_token_lock_unrotated,
+    refresh_token_presented,
+    refresh_token_reuse_respond,
+)
+from authserver.hashers import client_secret_check
+from authserver.models import AuditEvent, token_checksum
+from authserver.resources import known_resources
+
+
+def client_auth_method_presented(request) -> str | None:
+    """How the request authenticates its client: ``client_secret_basic`` (an HTTP Basic
+    ``Authorization`` header), ``client_secret_post`` (``client_secret`` in the body), or None:
+    neither, or both (RFC 6749 §2.3: one method per request)."""
+    authorization = request.headers.get("HTTP_AUTHORIZATION") or ""
+    basic = authorization.split(" ", 1)[0].lower() == "basic"
+    in_body = getattr(request, "client_secret", None) is not None
+    if basic == in_body:
+        return None
+    if basic and not authorization.isascii():
+        # RFC 7617 §2: base64 is ASCII. DOT 3.4.1 would pass this to b64decode, whose ValueError is a 500.
+        return None
+    return "client_secret_basic" if basic else "client_secret_post"
+
+
+class MCPOAuth2Validator(OAuth2Validator):
+    oidc_claim_scope = CLAIM_SCOPES
+
+    # --- Clients ------------------------------------------------------------------------------
+
+    def _check_secret(self, provided_secret, stored_secret):
+        # Private (DOT 3.4.1). DOT's check, plus: a secret still stored with PBKDF2 is stored with
+        # CLIENT_SECRET_HASHER once it matched, and an empty secret (a public client's) never matches.
+        return client_secret_check(provided=provided_secret, stored=stored_secret)
+
+    def _load_application(self, client_id, request):
+        # Private (DOT 3.4.1), the one place every client lookup goes through. DOT takes a NUL in a
+        # client_id for "no such client" only when the driver raises ValueError (psycopg2, DOT #1006);
+        # psycopg 3 raises DataError, a 500 on PostgreSQL for "Basic AA==" or client_id=%00. No
+        # client_id holds one (RFC 6749 Appendix A.1: VSCHAR).
+        if client_id and "\x00" in client_id:
+            return None
+        return super()._load_application(client_id, request)
+
+    def authenticate_client(self, request, *args, **kwargs):
+        # RFC 6749 §2.3 / RFC 7591 §2: a client authenticates only with the method it registered (DOT
+        # takes either); a public client (`none`) has no credentials, so it never authenticates
+        # (RFC 6749 §2.1): it identifies itself with its client_id where that is enough.
+        presented = client_auth_method_presented(request)
+        if presented is None or not super().authenticate_client(request, *args, **kwargs):
+            return False
+        return request.client.token_endpoint_auth_method == presented
+
+    # --- People and claims ----------------------------------------------------------------------
+
+    def validate_bearer_token(self, token, scopes, request):
+        valid = super().validate_bearer_token(token, scopes, request)
+        # RFC 6750 §3.1: a token of a deactivated person, or of nobody, reads no userinfo.
+        if valid and not person_active(request.user):
+            request.oauth2_error = {"error": "invalid_token", "error_description": "The access token is invalid."}
+            return False
+        return valid
+
+    def get_additional_claims(self, request):
+        claims = user_claims(request.user)
+        claims.pop("sub")  # DOT adds `sub` itself
+        return claims
+
+    # --- Codes ----------------------------------------------------------------------------------
+
+    def save_authorization_code(self, client_id, code, request, *args, **kwargs):
+        if not getattr(request, "resource", None):
+            # RFC 8707 §2: every grant (and so every token) is bound to a resource. A client that named
+            # none gets the resources this server protects, so no token is ever valid "anywhere".
+            issuer = oauth2_settings.oidc_issuer(request)
+            request.resource = known_resources(issuer)
+            if "openid" in request.scopes:
+                # OpenID Connect Core §5.3: the userinfo endpoint is a resource of this server too.
+                request.resource.append(issuer + reverse("oauth2_provider:user-info"))
+        # Codes are stored as their SHA-256, like tokens (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE); the
+        # client is sent the code itself (oauthlib keeps its own copy of `code`).
+        stored = {**code, "code": code_checksum(code["code"])}
+        saved = super().save_authorization_code(client_id, stored, request, *args, **kwargs)
+        # The person approved these scopes (on the consent page, earlier, or as a first-party user).
+        consent_record(user=request.user, client=request.client, scopes=request.scopes)
+        client_bind_owner(client=request.client, user=request.user)
+        client_touch(client_pk=request.client.pk, when=timezone.now())
+        return saved
+
+    def get_authorization_code_scopes(self, client_id, code, redirect_uri, request):
+        # Asked with the code as the client sent it (which grant answers: OpenID Connect or OAuth).
+        return super().get_authorization_code_scopes(client_id, code_checksum(code), redirect_uri, request)
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        # The first look at the code at the token endpoint: from here on the request carries the
+        # code's checksum, which every later lookup (DOT's and oauthlib's) finds the grant by.
+        request.code = code_checksum(code)
+        if not super().validate_code(client_id, request.code, client, request, *args, **kwargs):
+            # RFC 6749 §4.1.2: a code used before: refused, and what it got revoked.
+            code_replay_respond(checksum=request.code, client=client)
+            return False
+        # A deactivated person's codes get nothing.
+        return person_active(request.user)
+
+    # One code, one token set, however many workers it reaches at once: oauthlib stores the tokens
+    # (save_bearer_token) before it invalidates the code, and DOT deletes the grant outside the token
+    # transaction, so two concurrent redemptions could both store tokens (authserver.grants).
+
+    def get_code_challenge(self, code, request):
+        with code_redeemed_meanwhile_refused(request):
+            return super().get_code_challenge(code, request)
+
+    def get_code_challenge_method(self, code, request):
+        with code_redeemed_meanwhile_refused(request):
+            return super().get_code_challenge_method(code, request)
+
+    def confirm_redirect_uri(self, client_id, code, redirect_uri, client, request, *args, **kwargs):
+        with code_redeemed_meanwhile_refused(request):
+            return super().confirm_redirect_uri(client_id, code, redirect_uri, client, request, *args, **kwargs)
+
+    def invalidate_authorization_code(self, client_id, code, request, *args, **kwargs):
+        # oauthlib calls this after save_bearer_token, which already deleted the grant.
+        if getattr(request, "code_redeemed", None) == code:
+            return
+        super().invalidate_authorization_code(client_id, code, request, *args, **kwargs)
+
+    # --- Tokens ---------------------------------------------------------------------------------
+
+    def save_bearer_token(self, token, request, *args, **kwargs):
+        try:
+            return super().save_bearer_token(token, request, *args, **kwargs)
+        except GrantReplayed as replay:
+            # After DOT's transaction rolled back, so the revocation stays.
+            replay.respond()
+            raise GrantAlreadyUsed(request=request) from None
+
+    def _save_bearer_token(self, token, request, *args, **kwargs):
+        # Private, and DOT's documented place for custom logic (its save_bearer_token docstring): it
+        # runs inside DOT's transaction, so an error raised here rolls the new tokens back.
+        if request.grant_type == "authorization_code":
+            grant = code_grant_lock(request)
+            saved = super()._save_bearer_token(token, request, *args, **kwargs)
+            # RFC 6749 §4.1.2 / §10.5: the code is used up in the transaction that stores its tokens,
+            # and remembered, so that a second use revokes them.
+            grant.delete()
+            code_redeemed_record(checksum=request.code, client=request.client, refresh_token=token.get("refresh_token"))
+            request.code_redeemed = request.code
+            return saved
+        if request.grant_type == "refresh_token":
+            refresh_token_lock_unrotated(request)
+        return super()._save_bearer_token(token, request, *args, **kwargs)
+
+    def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
+        # RFC 9700 §4.14.2. A live token is DOT's to validate. A revoked one presented is reuse, which
+        # DOT 3.4.1's REFRESH_TOKEN_REUSE_PROTECTION also detects; it is answered here because DOT's
+        # answer lacks three things: (1) its revoke_family *deletes* the family's access tokens, and a
+        # concurrent rotation that won the race reads its new one back to answer (500); (2) nothing is
+        # recorded or announced (the audit trail, and mcpapp's token cache for bulk changes);
+        # (3) nothing stops the token being rotated between this check and the rotation: the row stays
+        # locked here while DOT validates it (authserver.grants.refresh_token_lock_unrotated).
+        with transaction.atomic(using=router.db_for_write(get_refresh_token_model())):
+            presented = refresh_token_presented(refresh_token)
+            if presented is None or presented.revoked is None:
+                valid = super().validate_refresh_token(refresh_token, client, request, *args, **kwargs)
+                # A deactivated person's refresh tokens get nothing.
+                return valid and person_active(request.user)
+        refresh_token_reuse_respond(presented)
+        return False
+
+    def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
+        # RFC 7009 §2.1: only the client's own tokens; DOT answers 200 either way (§2.2).
+        client_pk = getattr(request.client, "pk", None)
+        checksum = token_checksum(token)
+        # Still live: DOT deletes a revoked access token, and marks a refresh token revoked.
+        live = (
+            get_access_token_model().objects.filter(token_checksum=checksum, application_id=client_pk),
+            get_refresh_token_model().objects.filter(token_checksum=checksum, application_id=client_pk, revoked=None),
+        )
+        owned = [tokens.select_related("user").first() for tokens in live]
+        super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        revoked = next((row for row in owned if row is not None), None)
+        if client_pk is not None and revoked is not None:
+            audit_record(
+                kind=AuditEvent.Kind.TOKEN_REVOKED, user=revoked.user, client=request.client, revoked="one token"
+            )
