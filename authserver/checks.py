@@ -73,7 +73,7 @@ def check_oauth2_provider(app_configs=None, **kwargs):
             )
         )
     configured = {**DOT_DEFAULTS, **(getattr(settings, "OAUTH2_PROVIDER", None) or {})}
-    differing = [name for name, value in OAUTH2_PROVIDER_POLICY.items() if _same(configured.get(name), value) is False]
+    differing = [name for name, value in OAUTH2_PROVIDER_POLICY.items() if not _same(configured.get(name), value)]
     differing = [name for name in differing if name != "OIDC_ENABLED"]  # on only with a signing key (E003)
     if differing:
         found.append(
