@@ -10,6 +10,7 @@ from django.urls import NoReverseMatch, reverse
 
 from authserver.conf import OAUTH2_PROVIDER_POLICY, app_settings
 from authserver.dot import DOT_VERSION_CHECKED, DOT_VERSIONS_TESTED
+from authserver.resources import is_origin
 
 APPLICATION_MODEL = "authserver.Application"
 PASSWORD_CHANGE_SIGNS_OUT = "authserver.accounts.PasswordChangeSignsOut"
@@ -95,8 +96,7 @@ def check_oauth2_provider(app_configs=None, **kwargs):
             )
         )
     issuer = oauth2_settings.OIDC_ISS_ENDPOINT or ""
-    parts = urlsplit(issuer)
-    if issuer and (parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query):
+    if issuer and not is_origin(issuer):
         found.append(
             checks.Error(
                 f"The public URL (OIDC_ISS_ENDPOINT) must be an origin like https://mcp.example.com, not {issuer!r}.",
@@ -104,7 +104,7 @@ def check_oauth2_provider(app_configs=None, **kwargs):
                 id="authserver.E004",
             )
         )
-    elif not settings.DEBUG and parts.scheme != "https":
+    elif not settings.DEBUG and urlsplit(issuer).scheme != "https":
         found.append(
             checks.Warning(
                 f"The public URL is {issuer or 'unset (each request names it)'} with DEBUG off: OAuth 2.1 §1.5 "

@@ -66,10 +66,15 @@ def is_json_endpoint(request: HttpRequest) -> bool:
     return match.namespace == "oauth2_provider" and match.url_name != "authorize"
 
 
+def json_error(error: str, description: str, status: int = 400) -> JsonResponse:
+    """RFC 6749 §5.2's error body, the one shape every JSON endpoint here refuses with."""
+    return JsonResponse({"error": error, "error_description": description}, status=status)
+
+
 def json_instead_of_page(response: HttpResponse) -> JsonResponse:
     """The JSON error a JSON endpoint answers instead of ``response``, a page Django made."""
     error, description = ERRORS_BY_STATUS.get(response.status_code, ("server_error", "The request failed"))
-    replacement = JsonResponse({"error": error, "error_description": description}, status=response.status_code)
+    replacement = json_error(error, description, status=response.status_code)
     for header, value in response.items():
         if header.lower() not in _NOT_KEPT:
             replacement[header] = value
@@ -92,9 +97,10 @@ def error_response(request: HttpRequest, exception: BaseException | None, *, log
     elif log:
         logger.error("Error answering %s %s", request.method, request.path, exc_info=exception)
     status = 503 if unavailable else 500
-    if is_json_endpoint(request):
-        failed = {"error": "server_error", "error_description": "The server could not answer this request"}
-        response = JsonResponse(UNAVAILABLE if unavailable else failed, status=status)
+    if is_json_endpoint(request) and unavailable:
+        response = JsonResponse(UNAVAILABLE, status=status)
+    elif is_json_endpoint(request):
+        response = json_error("server_error", "The server could not answer this request", status=status)
     elif settings.DEBUG:
         return None
     else:

@@ -10,6 +10,7 @@ parameter naming anything else (``authserver.dot.views.authorize``).
 
 import functools
 from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
 
 from oauth2_provider.oauth2_validators import validate_resource_as_url_prefix
 from oauth2_provider.settings import oauth2_settings
@@ -25,6 +26,12 @@ def protected_resource_paths_register(provider: Callable[[], Iterable[str]]) -> 
 
 def resource_paths() -> tuple[str, ...]:
     return tuple(path for provider in _path_providers for path in provider())
+
+
+def is_origin(url: str) -> bool:
+    """Whether ``url`` is an origin (RFC 6454 §6.2: ``scheme://host[:port]``, http or https), nothing more."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.path or parts.query)
 
 
 def public_origin(request_origin: str) -> str:

@@ -48,6 +48,27 @@ def suite_uses_postgresql() -> bool:
     return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
+def serving_wait(
+    process: subprocess.Popen, url: str, *, log_path: Path, timeout: float, headers: dict[str, str] | None = None
+) -> None:
+    """Return once the server ``process`` started answers its RFC 8414 metadata at ``url`` (``headers``
+    go with that probe, e.g. behind TLS); RuntimeError, with its log, if it exits or takes longer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited early:\n{log_path.read_text()}")
+        try:
+            if (
+                httpx2.get(url + "/.well-known/oauth-authorization-server", headers=headers, timeout=2).status_code
+                == 200
+            ):
+                return
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"server did not start in {timeout}s:\n{log_path.read_text()}")
+
+
 class LiveServer:
     """One server on a fresh database of its own (unless ``env`` names one).
 
@@ -137,19 +158,12 @@ class LiveServer:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
-            try:
-                probe = httpx2.get(self.url + "/.well-known/oauth-authorization-server", headers=headers, timeout=2)
-                if probe.status_code == 200:
-                    return self
-            except httpx2.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.log_path.read_text()}")
+        try:
+            serving_wait(self.process, self.url, log_path=self.log_path, timeout=timeout, headers=headers)
+        except RuntimeError:
+            self.stop()
+            raise
+        return self
 
     def command(self) -> list[str]:
         if self.workers is None:

@@ -1,10 +1,9 @@
 """``manage.py check`` for a site using mcpapp."""
 
-from urllib.parse import urlsplit
-
 from django.core import checks
 from django.core.management import get_commands
 
+from authserver.resources import is_origin
 from mcpapp.conf import app_settings
 from mcpapp.token_cache import TOMBSTONE_MARGIN_SECONDS
 
@@ -28,8 +27,7 @@ def check_declared_scopes(app_configs=None, registry=None, **kwargs):
 def check_settings(app_configs=None, **kwargs):
     found = app_settings.unknown_keys_check("mcpapp.E002")
     for origin in app_settings.ALLOWED_ORIGINS:
-        parts = urlsplit(origin)
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        if not is_origin(origin.rstrip("/")):
             found.append(
                 checks.Error(
                     f"MCPAPP['ALLOWED_ORIGINS'] holds origins like https://app.example.com, not {origin!r}.",

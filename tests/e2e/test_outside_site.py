@@ -22,7 +22,7 @@ import pytest
 
 from live.paths import MCP_METADATA_PATH, MCP_PATH
 from live.person import Person
-from live.server import PROJECT_DIR, free_port, process_group_stop
+from live.server import PROJECT_DIR, free_port, process_group_stop, serving_wait
 from tests.e2e.agent import Agent
 
 EMAIL = "ada@example.com"
@@ -139,15 +139,8 @@ class OutsideSite:
             command, cwd=self.dir, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_path.read_text()
-            try:
-                if httpx2.get(url + "/.well-known/oauth-authorization-server", timeout=2).status_code == 200:
-                    return url
-            except httpx2.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"the site did not start:\n{self.log_path.read_text()}")
+        serving_wait(self.process, url, log_path=self.log_path, timeout=STARTUP_SECONDS)
+        return url
 
     def stop(self) -> str:
         process_group_stop(self.process)

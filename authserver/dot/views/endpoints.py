@@ -10,6 +10,7 @@ from oauth2_provider import views as dot_views
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views.mixins import OAuthLibMixin
 
+from authserver.errors import json_error
 from authserver.introspection import token_introspect
 
 
@@ -41,11 +42,6 @@ class ServerMetadataView(dot_views.OAuthServerMetadataView):
             ]
         response.content = json.dumps(metadata)
         return response
-
-
-def json_error(error: str, description: str, status: int = 400) -> JsonResponse:
-    """RFC 6749 §5.2's error body, the one shape every JSON endpoint here refuses with."""
-    return JsonResponse({"error": error, "error_description": description}, status=status)
 
 
 class JsonMethodNotAllowed:

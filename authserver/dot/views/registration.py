@@ -22,7 +22,8 @@ from oauth2_provider.settings import oauth2_settings
 from authserver.audit import client_ip
 from authserver.conf import app_settings
 from authserver.dot.private import issue_registration_token
-from authserver.dot.views.endpoints import JsonMethodNotAllowed, json_error
+from authserver.dot.views.endpoints import JsonMethodNotAllowed
+from authserver.errors import json_error
 from authserver.hashers import client_secret_check
 from authserver.models import Application
 from authserver.ratelimit import registration_rate_limit
