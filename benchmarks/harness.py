@@ -159,21 +159,27 @@ class AgentToken:
     refresh_token: str
 
 
-def agent_token(server_url: str, client_id: str, person: Person) -> AgentToken:
-    """The person connects the agent: consent, then the agent's PKCE code exchange."""
-    tokens = tokens_obtain(server_url, person, client_id)
+def agent_token(server_url: str, client_id: str, person: Person, *, scope: str = "mcp profile") -> AgentToken:
+    """The person connects the agent: consent to ``scope``, then the agent's PKCE code exchange."""
+    tokens = tokens_obtain(server_url, person, client_id, scope=scope)
     return AgentToken(client_id, person.username, tokens["access_token"], tokens["refresh_token"])
 
 
-def connect_agents(server: LiveServer, *, tokens: int, users: int, agents: int) -> list[AgentToken]:
-    """``tokens`` independent token pairs: ``agents`` registered clients connected by ``users`` people,
-    pairs assigned round-robin (a pair asked again gets a token pair of its own, without consent)."""
+def connect_agents(
+    server: LiveServer, *, tokens: int, users: int, agents: int, scope: str = "mcp profile"
+) -> list[AgentToken]:
+    """``tokens`` independent token pairs for ``scope``: ``agents`` registered clients connected by
+    ``users`` people, pairs assigned round-robin (a pair asked again gets a token pair of its own,
+    without consent)."""
     usernames = [f"load{index}" for index in range(users)]
     server.create_users(usernames, PASSWORD)
     client_ids = [client_register(server.url, name=f"Load agent {index}") for index in range(agents)]
     people = [Person(username, PASSWORD) for username in usernames]
     try:
-        return [agent_token(server.url, client_ids[index % agents], people[index % users]) for index in range(tokens)]
+        return [
+            agent_token(server.url, client_ids[index % agents], people[index % users], scope=scope)
+            for index in range(tokens)
+        ]
     finally:
         for person in people:
             person.browser.close()

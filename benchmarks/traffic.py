@@ -27,18 +27,36 @@ MCP_PROTOCOL_VERSION = "2025-11-25"
 
 @dataclass(frozen=True)
 class ToolCall:
-    """The ``tools/call`` each client sends, where to, and what a right answer carries."""
+    """The MCP request each client sends (a ``tools/call`` unless ``method`` says otherwise: ``ping``,
+    ``tools/list``), where to, and what a right answer carries."""
 
     path: str = MCP_PATH
     tool: str = "whoami"
     arguments: dict = field(default_factory=dict)
-    bearer: bool = True  # False: no Authorization header (an endpoint without authentication)
+    # True: the client's own token; a string: that token, for every client (a peer's static token);
+    # False: no Authorization header (an endpoint without authentication).
+    bearer: bool | str = True
     # What the result's structuredContent must hold; None: the token's identity (whoami's answer).
     expect: dict | None = None
+    method: str = "tools/call"
+    # A Streamable HTTP server in stateful mode: each client initializes a session first (in the warm-up).
+    stateful: bool = False
+
+    @property
+    def kind(self) -> str:
+        """What the tally counts it as: the tool's name, or the method."""
+        return self.tool if self.method == "tools/call" else self.method
 
     def body(self) -> bytes:
+        if self.method != "tools/call":
+            return json.dumps({"jsonrpc": "2.0", "id": 1, "method": self.method}).encode()
         params = {"name": self.tool, "arguments": self.arguments}
         return json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}).encode()
+
+    def authorization(self, token: AgentToken) -> dict[str, str]:
+        if self.bearer is False:
+            return {}
+        return {"Authorization": f"Bearer {token.access_token if self.bearer is True else self.bearer}"}
 
     def expected(self, token: AgentToken) -> dict:
         if self.expect is not None:
@@ -145,7 +163,12 @@ def call_failure(response: httpx2.Response, call: ToolCall, token: AgentToken) -
         return f"not JSON-RPC: {response.text[:300]!r}"
     if "error" in message:
         return f"JSON-RPC error: {message['error']}"
-    result = message.get("result") or {}
+    result = message.get("result")
+    if call.method == "ping":
+        return None if result == {} else f"not an empty result: {message}"
+    if call.method == "tools/list":
+        return None if isinstance(result, dict) and result.get("tools") else f"no tools listed: {message}"
+    result = result or {}
     content = result.get("structuredContent") or {}
     expected = call.expected(token)
     if result.get("isError") or any(content.get(key) != value for key, value in expected.items()):
@@ -164,8 +187,37 @@ class Outcome:
     answer: dict | None = None
 
 
-async def send(http: httpx2.AsyncClient, kind: str, token: AgentToken, plan: TrafficPlan, *, close: bool) -> Outcome:
-    """The plan's tool call, or (``kind`` ``"refresh"``) a refresh of the token pair (RFC 6749 §6)."""
+async def session_open(http: httpx2.AsyncClient, url: str, headers: dict[str, str]) -> str:
+    """``initialize`` and ``notifications/initialized`` (a stateful server's handshake): the session id."""
+    hello = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": MCP_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "benchmark", "version": "1"},
+        },
+    }
+    response = await http.post(url, json=hello, headers=headers)
+    response.raise_for_status()
+    session = {**headers, "Mcp-Session-Id": response.headers["mcp-session-id"]}
+    done = await http.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=session)
+    done.raise_for_status()
+    return response.headers["mcp-session-id"]
+
+
+async def send(
+    http: httpx2.AsyncClient,
+    kind: str,
+    token: AgentToken,
+    plan: TrafficPlan,
+    *,
+    close: bool,
+    sessions: dict[str, str] | None = None,
+) -> Outcome:
+    """The plan's MCP request, or (``kind`` ``"refresh"``) a refresh of the token pair (RFC 6749 §6).
+    ``sessions`` holds the client's session ids by URL, for stateful servers."""
     connection = {"Connection": "close"} if close else {}
     try:
         if kind == "refresh":
@@ -173,15 +225,20 @@ async def send(http: httpx2.AsyncClient, kind: str, token: AgentToken, plan: Tra
             response = await http.post(plan.server_url + "/o/token/", data=form, headers=connection)
         else:
             call = plan.call
+            url = plan.server_url + call.path
             headers = {
-                **({"Authorization": f"Bearer {token.access_token}"} if call.bearer else {}),
+                **call.authorization(token),
                 "Content-Type": "application/json",
                 "Accept": "application/json, text/event-stream",
                 "MCP-Protocol-Version": MCP_PROTOCOL_VERSION,
-                **connection,
             }
-            response = await http.post(plan.server_url + call.path, content=call.body(), headers=headers)
-    except httpx2.TransportError as error:
+            if call.stateful:
+                sessions = {} if sessions is None else sessions
+                if url not in sessions:
+                    sessions[url] = await session_open(http, url, headers)
+                headers["Mcp-Session-Id"] = sessions[url]
+            response = await http.post(url, content=call.body(), headers={**headers, **connection})
+    except (httpx2.TransportError, httpx2.HTTPStatusError) as error:
         return Outcome("transport", detail=f"{type(error).__name__}: {error}")
     if response.status_code != 200:
         return Outcome("http", response.status_code, f"{dict(response.headers)} {response.text}")
@@ -202,12 +259,13 @@ async def run_client(
     # Clients start at different points of their refresh and connection cycles: no bursts.
     calls_since_refresh = random.randrange(max(1, first.refresh_every))
     requests = random.randrange(max(1, first.requests_per_connection))
+    sessions: dict[str, str] = {}
     for plan, window, tally in phases:
         while (started := time.monotonic()) < window.end:
-            kind = "refresh" if plan.refresh_every and calls_since_refresh >= plan.refresh_every else plan.call.tool
+            kind = "refresh" if plan.refresh_every and calls_since_refresh >= plan.refresh_every else plan.call.kind
             requests += 1
             close = bool(plan.requests_per_connection) and requests % plan.requests_per_connection == 0
-            outcome = await send(http, kind, token, plan, close=close)
+            outcome = await send(http, kind, token, plan, close=close, sessions=sessions)
             finished = time.monotonic()
             if window.start <= finished <= window.end:
                 tally.record(kind, outcome, finished - started)

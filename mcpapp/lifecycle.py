@@ -1,10 +1,11 @@
 """Django's request lifecycle for requests to the MCP endpoints, which Django's handler never sees.
 
-Django's ``ASGIHandler`` runs each request's synchronous code in a thread of its own
-(``ThreadSensitiveContext``) and sends ``request_started`` / ``request_finished``, whose receivers
-close database connections that are broken or past ``CONN_MAX_AGE`` (and hand pooled ones back).
-Without the same here, every MCP request of a worker would share one thread and one connection,
-and a connection broken by a database restart would fail every later request until a restart.
+Django's ``ASGIHandler`` runs each request's synchronous code in a thread of its own and sends
+``request_started`` / ``request_finished``, whose receivers close database connections that are
+broken or past ``CONN_MAX_AGE`` (and hand pooled ones back). Without the same here, every MCP
+request of a worker would share one thread and one connection, and a connection broken by a
+database restart would fail every later request until a restart. Each MCP request is a unit of
+work of ``mcpapp.work``: the same, paid for only by requests that run synchronous code.
 
 While the database is unreachable the MCP endpoint answers 503 with a JSON error and
 ``Retry-After`` instead of Starlette's plain-text 500, and serves again as soon as it is back.
@@ -33,14 +34,13 @@ import sys
 import threading
 
 import anyio
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.core import signals
 from django.db import close_old_connections
 from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authserver.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNAVAILABLE
 from mcpapp.auth import send_json
+from mcpapp.work import django_work
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,9 @@ def disconnect_at_shutdown(receive: Receive) -> Receive:
 
 
 class DjangoRequestLifecycle:
+    """Each HTTP request to the MCP endpoints is a unit of work (``mcpapp.work``): Django's request
+    signals and a thread, only if it runs synchronous code."""
+
     def __init__(self, app: ASGIApp):
         self.app = app
 
@@ -144,16 +147,16 @@ class DjangoRequestLifecycle:
         open_ended = scope["method"] == "GET"  # an event stream that lasts until the client leaves
         started = finished = False
 
-        async def tracking_send(message):
-            nonlocal started, finished
-            started = started or message["type"] == "http.response.start"
-            finished = finished or message["type"] == "http.response.body" and not message.get("more_body", False)
-            await send(message)
-            if open_ended and message["type"] == "http.response.start":  # the token is checked: no more queries
-                await sync_to_async(close_old_connections, thread_sensitive=True)()
+        async with django_work(scope) as work:
 
-        async with ThreadSensitiveContext():
-            await sync_to_async(signals.request_started.send, thread_sensitive=True)(sender=self.__class__, scope=scope)
+            async def tracking_send(message):
+                nonlocal started, finished
+                started = started or message["type"] == "http.response.start"
+                finished = finished or message["type"] == "http.response.body" and not message.get("more_body", False)
+                await send(message)
+                if open_ended and message["type"] == "http.response.start":  # the token is checked: no more queries
+                    await work.run(close_old_connections)
+
             try:
                 await self.app(scope, disconnect_at_shutdown(receive) if open_ended else receive, tracking_send)
                 if open_ended and started and not finished:
@@ -164,5 +167,3 @@ class DjangoRequestLifecycle:
                     raise
                 logger.warning("Database unavailable answering %s %s: %s", scope["method"], scope["path"], error)
                 await send_json(send, 503, UNAVAILABLE, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
-            finally:
-                await sync_to_async(signals.request_finished.send, thread_sensitive=True)(sender=self.__class__)

@@ -15,7 +15,8 @@ for every installed app (as the admin imports ``admin.py``)::
 Every entry needs the base scope plus the scopes it declares. ``RequireBearerToken`` refuses a
 ``tools/call``, ``resources/read`` or ``prompts/get`` whose token lacks them with HTTP 403 and a
 scope challenge before anything runs; the entry checks again when called (defence in depth).
-Synchronous functions are run in Django's thread for sync code, so they may use the ORM as usual.
+Synchronous functions are run in the request's Django thread (``mcpapp.work``), so they may use the
+ORM as usual.
 """
 
 import functools
@@ -31,6 +32,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.shared.uri_template import UriTemplate
 
 from authserver.scopes import scope_registry
+from mcpapp.work import django_work_unless_inside
 
 Kind = Literal["tool", "resource", "prompt"]
 
@@ -101,9 +103,12 @@ def _guarded(entry: Entry) -> Callable[..., Any]:
         missing = scope_registry.missing(granted=token.scopes if token else (), required=entry.required_scopes)
         if missing:
             raise _REFUSAL[entry.kind](f"This {entry.kind} needs the scope(s): {' '.join(missing)}")
-        if is_async:
-            return await fn(*args, **kwargs)
-        return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)
+        # Its own unit of work (Django's request signals around its sync code) unless it runs in its
+        # request's: in stateful mode the SDK calls it from the session's task (mcpapp.work).
+        async with django_work_unless_inside():
+            if is_async:
+                return await fn(*args, **kwargs)
+            return await sync_to_async(fn, thread_sensitive=True)(*args, **kwargs)
 
     return guarded
 

@@ -39,7 +39,7 @@ class NotePage(TypedDict):
     total: int  # how many notes match in all (more than listed when the limit cut them off)
 
 
-def _item(note: Note) -> NoteItem:
+def note_item(note: Note) -> NoteItem:
     return NoteItem(
         id=note.pk,
         uri=NOTE_URI.format(note_id=note.pk),
@@ -62,14 +62,14 @@ READ_ONLY = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 async def list_notes(limit: Limit = 20, offset: Offset = 0) -> NotePage:
     """Your notes, newest first."""
     notes, total = await services.note_list(owner_id=current_user().pk, limit=limit, offset=offset)
-    return NotePage(notes=[_item(note) for note in notes], total=total)
+    return NotePage(notes=[note_item(note) for note in notes], total=total)
 
 
 @mcp_registry.tool(scopes=["notes:read"], title="Search my notes", annotations=READ_ONLY)
 async def search_notes(query: Query, limit: Limit = 20) -> NotePage:
     """Your notes whose title or text contains `query` (ignoring case), newest first."""
     notes, total = await services.note_search(owner_id=current_user().pk, query=query, limit=limit)
-    return NotePage(notes=[_item(note) for note in notes], total=total)
+    return NotePage(notes=[note_item(note) for note in notes], total=total)
 
 
 @mcp_registry.tool(
@@ -80,7 +80,7 @@ async def search_notes(query: Query, limit: Limit = 20) -> NotePage:
 async def create_note(title: Title, body: Body = "") -> NoteItem:
     """Add a note with this title and text to your notes."""
     note = await services.note_create(owner_id=current_user().pk, title=title, body=body)
-    return _item(note)
+    return note_item(note)
 
 
 @mcp_registry.resource(NOTE_URI, scopes=["notes:read"], title="A note", mime_type="text/markdown")
