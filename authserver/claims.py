@@ -31,7 +31,8 @@ def user_claims(user) -> dict:
     return {key: value for key, value in claims.items() if value not in ("", None)}
 
 
-def claims_for_scopes(user, scopes: Iterable[str]) -> dict:
-    """The claims ``scopes`` release. ``sub`` is always released: it names whom the token is for."""
+def released_claims(claims: dict, scopes: Iterable[str]) -> dict:
+    """Of ``claims`` (:func:`user_claims`), those ``scopes`` release. ``sub`` is always released: it
+    names whom the token is for."""
     granted = set(scopes)
-    return {key: value for key, value in user_claims(user).items() if key == "sub" or CLAIM_SCOPES.get(key) in granted}
+    return {key: value for key, value in claims.items() if key == "sub" or CLAIM_SCOPES.get(key) in granted}

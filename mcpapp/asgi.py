@@ -20,7 +20,7 @@ default). ``manage.py runserver`` serves this too (``mcpapp``'s ``runserver``).
 from django.core.asgi import get_asgi_application
 from starlette.applications import Starlette
 from starlette.routing import Mount
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authserver.log_redaction import access_log_redact
 from mcpapp.conf import mount_path
@@ -32,14 +32,34 @@ def mcp_asgi_application(django_application: ASGIApp | None = None, *, mcp_appli
     mounted in front of it. ``mcp_application`` defaults to the server every installed app's
     ``mcp_tools.py`` registered into (``build_asgi_app(build_server())``)."""
     mcp_application = mcp_application or build_asgi_app(build_server())
-    application = Starlette(
+    application = SiteApplication(
         routes=[Mount(mount_path(), app=mcp_application), Mount("", app=django_application or get_asgi_application())],
         lifespan=mcp_application.router.lifespan_context,
+        mcp_application=mcp_application,
     )
     application.state.mcp_mount_path = mount_path()  # runserver checks that the site's app mounts MCP
     # uvicorn's access log writes every request's path and query: none of a client's secrets there.
     access_log_redact()
     return application
+
+
+class SiteApplication(Starlette):
+    """The site: the MCP app under its mount, Django for the rest. A request under the mount goes
+    to the MCP app directly, with the ``root_path`` Starlette's ``Mount`` would give it, rather
+    than through this app's error and exception layers and router (the MCP app has its own)."""
+
+    def __init__(self, *, mcp_application: ASGIApp, **kwargs):
+        super().__init__(**kwargs)
+        self.mcp_application = mcp_application
+        self.mcp_prefix = mount_path() + "/"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root_path = scope.get("root_path", "")
+        if scope["type"] == "http" and scope["path"][len(root_path) :].startswith(self.mcp_prefix):
+            scope["root_path"] = root_path + self.mcp_prefix[:-1]
+            await self.mcp_application(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def mounts_mcp(application) -> bool:

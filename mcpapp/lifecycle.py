@@ -44,6 +44,8 @@ from mcpapp.work import django_work
 
 logger = logging.getLogger(__name__)
 
+SERVER_ERROR = {"error": "server_error", "error_description": "The server could not answer this request"}
+
 
 SHUTDOWN_POLL_SECONDS = 0.5
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -167,3 +169,9 @@ class DjangoRequestLifecycle:
                     raise
                 logger.warning("Database unavailable answering %s %s: %s", scope["method"], scope["path"], error)
                 await send_json(send, 503, UNAVAILABLE, [(b"retry-after", str(RETRY_AFTER_SECONDS).encode())])
+            except Exception:
+                # A bug: answered with a JSON 500 if nothing was sent yet, then raised for the
+                # server to log (as Starlette's error layer does, with a plain-text page).
+                if not started:
+                    await send_json(send, 500, SERVER_ERROR)
+                raise

@@ -3,7 +3,7 @@
 from mcp.types import ToolAnnotations
 from typing_extensions import TypedDict  # what pydantic needs before Python 3.12
 
-from authserver.claims import claims_for_scopes
+from authserver.claims import released_claims
 from authserver.scopes import scope_registry
 from mcpapp.registry import current_token, mcp_registry
 
@@ -32,7 +32,7 @@ async def whoami() -> Identity:
     """Who you are on this site: your user id, username and name, and your email if you allowed `email`."""
     token = current_token()
     return Identity(
-        **claims_for_scopes(token.user, scope_registry.expand(token.scopes)),
+        **released_claims(token.user_claims, scope_registry.expand(token.scopes)),
         client_id=token.client_id,
         scope=" ".join(token.scopes),
     )

@@ -10,6 +10,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcpapp.auth import RequireBearerToken
 from mcpapp.conf import (
@@ -73,11 +74,15 @@ def build_asgi_app(
     may then call with a token (CORS).
     """
     no_sdk_host_check = TransportSecuritySettings(enable_dns_rebinding_protection=False)
-    streamable = server.streamable_http_app(
+    # Makes the server's session manager; its requests are handed to it directly (its public
+    # ``handle_request``, the SDK's way of mounting it elsewhere), not through the Starlette app
+    # this returns (error pages and routing for its one route, which this app already does).
+    server.streamable_http_app(
         streamable_http_path=STREAMABLE_HTTP_PATH,
         stateless_http=app_settings.STATELESS_HTTP,
         transport_security=no_sdk_host_check,
     )
+    streamable = server.session_manager.handle_request
     sse = server.sse_app(sse_path=SSE_PATH, message_path=SSE_MESSAGES_PATH, transport_security=no_sdk_host_check)
     verifier = verifier or DotTokenVerifier()
 
@@ -89,14 +94,47 @@ def build_asgi_app(
         async with graceful_shutdown(), server.session_manager.run():
             yield
 
-    # Routes, not Mounts: the SDK apps route on their own paths ("/mcp", "/sse", "/messages/").
-    return Starlette(
+    # Routes, not Mounts: the SDK's SSE app routes on its own paths ("/sse", "/messages/").
+    streamable_endpoint = protected(streamable, resource_path())
+    return MCPApplication(
         routes=[
-            Route(STREAMABLE_HTTP_PATH, endpoint=protected(streamable, resource_path())),
+            Route(STREAMABLE_HTTP_PATH, endpoint=streamable_endpoint),
             Route(SSE_PATH, endpoint=protected(sse, sse_resource_path())),
             Route(SSE_MESSAGES_PATH, endpoint=protected(sse, sse_resource_path())),
         ],
         exception_handlers={404: json_error, 405: json_error},
         middleware=mcp_middleware(),
         lifespan=lifespan,
+        direct={STREAMABLE_HTTP_PATH: with_middleware(streamable_endpoint, mcp_middleware())},
     )
+
+
+def with_middleware(app: ASGIApp, middleware: list[Middleware]) -> ASGIApp:
+    """``app`` wrapped in ``middleware`` as Starlette wraps its routes (the first one outermost)."""
+    for cls, args, kwargs in reversed(middleware):
+        app = cls(app, *args, **kwargs)
+    return app
+
+
+class MCPApplication(Starlette):
+    """The MCP endpoints' Starlette app, whose busiest path skips Starlette's own stack.
+
+    Every MCP request is a POST to the Streamable HTTP endpoint: ``direct`` maps that path (relative
+    to the mount) to its route's endpoint wrapped in the same middleware, so it is served without
+    Starlette's error and exception layers and its router, each of which would wrap every message
+    the answer sends. ``DjangoRequestLifecycle`` answers an unexpected error with a JSON 500, as
+    Starlette's error layer would with a plain one. Any other path goes through Starlette as usual.
+    """
+
+    def __init__(self, *, direct: dict[str, ASGIApp], **kwargs):
+        super().__init__(**kwargs)
+        self.direct = direct
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.direct.get(scope["path"][len(scope.get("root_path", "")) :])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(scope, receive, send)
+                return
+        await super().__call__(scope, receive, send)

@@ -10,6 +10,7 @@ from mcp.server.auth.provider import AccessToken
 from oauth2_provider.models import get_access_token_model
 from pydantic import ConfigDict, Field
 
+from authserver.claims import user_claims
 from authserver.models import token_checksum
 from mcpapp.token_cache import VerifiedToken, VerifiedTokenCache, verified_tokens
 
@@ -26,6 +27,9 @@ class DjangoAccessToken(AccessToken):
 
     verified_user: Any = Field(exclude=True, repr=False)
     audiences: list[str] = Field(default_factory=list)
+    # What the site can say of the user (authserver.claims.user_claims), taken at lookup: reading
+    # who the user is needs no copy of the user (whoami). Shared by every request: read only.
+    user_claims: dict = Field(default_factory=dict, exclude=True, repr=False)
 
     @functools.cached_property
     def user(self):
@@ -92,5 +96,6 @@ class DotTokenVerifier:
             subject=str(row.user.pk),
             verified_user=row.user,
             audiences=[],
+            user_claims=user_claims(row.user),
         )
         return VerifiedToken(scopes, expires_at, audiences, access_token)

@@ -22,8 +22,9 @@ INITIALIZE = {
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def run_app(interaction, *, clock=time.time, registry=mcp_registry):
-    """Run ``interaction(http)`` against a fresh application whose token verifier uses ``clock``."""
+def run_app(interaction, *, clock=time.time, registry=mcp_registry, raise_app_exceptions=True):
+    """Run ``interaction(http)`` against a fresh application whose token verifier uses ``clock``
+    (``raise_app_exceptions=False``: what a client sees when the app fails, not the exception)."""
     server = build_server(registry)
     app = mcp_asgi_application(
         mcp_application=build_asgi_app(server, verifier=DotTokenVerifier(clock=clock), registry=registry)
@@ -31,7 +32,7 @@ def run_app(interaction, *, clock=time.time, registry=mcp_registry):
 
     async def main():
         async with app.router.lifespan_context(app):
-            transport = httpx2.ASGITransport(app=app)
+            transport = httpx2.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
             async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as http:
                 return await interaction(http)
 

@@ -156,6 +156,17 @@ def test_unknown_path_under_the_mount_answers_json_404():
     assert response.json()["error"] == "not_found"
 
 
+def test_an_unexpected_error_is_answered_with_a_json_500_not_a_page(alice, client_app):
+    def broken_clock():
+        raise RuntimeError("a bug in the server")
+
+    response = post_initialize(make_access_token(alice, client_app), clock=broken_clock, raise_app_exceptions=False)
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "server_error"
+    assert "a bug" not in response.text
+
+
 def test_host_outside_allowed_hosts_is_refused_with_json():
     response = run_app(lambda http: http.post(MCP_PATH, json=INITIALIZE, headers={**HEADERS, "Host": "evil.example"}))
     assert response.status_code == 400
