@@ -52,6 +52,7 @@ from benchmarks.harness import (
     benchmark_database,
     connect_agents,
     machine_summary,
+    print_log_problems,
     python_summary,
     server_log_problems,
     started_server,
@@ -411,6 +412,7 @@ def scale_measure(database: BenchmarkDatabase, arguments: argparse.Namespace, wo
             registrations, registration_p50, _ = registrations_per_second(
                 server.url, clients=GOAL_CLIENTS, seconds=arguments.scale_seconds
             )
+            print_log_problems(server_log_problems(server), server.log_path)
         rows.append(
             ScaleRow(
                 workers,

@@ -151,6 +151,11 @@ if DATABASE_VENDOR == "sqlite3":
     # in-memory database would serve only through SQLite's shared cache (table locks, no WAL).
     # One per test run (its process id), so two runs from one checkout never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
+    # Persistent connections: an MCP request's sync code runs in a thread mcpapp keeps for the next
+    # one (mcpapp/work.py), so its connection is reused instead of opened and closed per request
+    # (with its WAL pragmas); a thread of Django's own handler ends with its request, and its
+    # connection with it.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 elif DATABASE_VENDOR == "postgresql":
     DATABASES["default"]["OPTIONS"] = {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)}
     if env_bool("DATABASE_POOL", True):

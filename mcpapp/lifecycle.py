@@ -28,6 +28,7 @@ the worker's pooled connections, and a few connected clients would starve the re
 """
 
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -40,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from authserver.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNAVAILABLE
 from mcpapp.auth import send_json
+from mcpapp.conf import app_settings
 from mcpapp.work import django_work
 
 logger = logging.getLogger(__name__)
@@ -94,6 +96,21 @@ class StopSignals:
 
 
 stop_signals = StopSignals()
+
+
+_heap_frozen = False
+
+
+def freeze_startup_heap() -> None:
+    """``MCPAPP["GC_FREEZE_AT_STARTUP"]``: the objects start-up built, collected once and then frozen
+    (``gc.freeze``): later collections skip them. Once per process (later lifespans, e.g. tests',
+    find it done)."""
+    global _heap_frozen
+    if _heap_frozen or not app_settings.GC_FREEZE_AT_STARTUP:
+        return
+    _heap_frozen = True
+    gc.collect()
+    gc.freeze()
 
 
 @contextlib.asynccontextmanager

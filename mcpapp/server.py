@@ -21,7 +21,7 @@ from mcpapp.conf import (
     resource_path,
     sse_resource_path,
 )
-from mcpapp.lifecycle import DjangoRequestLifecycle, graceful_shutdown
+from mcpapp.lifecycle import DjangoRequestLifecycle, freeze_startup_heap, graceful_shutdown
 from mcpapp.registry import MCPRegistry, mcp_registry
 from mcpapp.transport_security import TransportSecurityMiddleware
 from mcpapp.verifier import DotTokenVerifier
@@ -91,6 +91,7 @@ def build_asgi_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app):
+        freeze_startup_heap()
         async with graceful_shutdown(), server.session_manager.run():
             yield
 

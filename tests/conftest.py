@@ -5,6 +5,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from live.server import LiveServer, free_port
+from mcpapp.work import request_threads
 
 PASSWORD = "correct horse battery staple"
 
@@ -21,9 +22,11 @@ def start_server_with_alice(
 @pytest.fixture(scope="session", autouse=True)
 def close_connections_of_the_async_orm_thread(django_db_setup):
     """The async ORM outside a request runs in asgiref's one shared sync thread, whose connection
-    nothing closes; close it before the test database is dropped (PostgreSQL refuses while in use)."""
+    nothing closes; close it, and the kept MCP request threads' ones, before the test database is
+    dropped (PostgreSQL refuses while in use)."""
     yield
     asyncio.run(sync_to_async(connections.close_all, thread_sensitive=True)())
+    request_threads.close_all()  # and those of the threads mcpapp keeps for MCP requests
 
 
 @pytest.fixture(scope="session")

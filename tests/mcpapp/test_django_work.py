@@ -1,8 +1,10 @@
 """Django's request lifecycle on the MCP endpoints (``mcpapp.work``): a request that runs synchronous
 code gets ``request_started`` / ``request_finished`` in its own thread, around that code, and its
-database connection closed after it (``CONN_MAX_AGE = 0``); one that runs none pays for neither; the
-threads serve request after request; in stateful mode each tool call is a unit of its own."""
+database connection closed after it with ``CONN_MAX_AGE = 0``, kept for the next request otherwise;
+one that runs none pays for neither; the threads serve request after request; in stateful mode
+each tool call is a unit of its own."""
 
+import gc
 import threading
 
 import pytest
@@ -10,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.core import signals
 from django.db import connection, connections
 
+from mcpapp import lifecycle
 from mcpapp.registry import MCPRegistry, current_user
 from mcpapp.work import RequestThreads, request_threads
 from tests.factories import make_access_token, make_client
@@ -69,7 +72,22 @@ def session(token, interaction, registry):
     return mcp_session(token, interaction, registry=registry)
 
 
-def test_a_sync_tool_runs_between_the_request_signals_in_one_thread_and_its_connection_is_closed_after(alice, registry):
+@pytest.fixture
+def conn_max_age():
+    """Sets ``CONN_MAX_AGE`` for connections opened from now on (each reads it when it connects),
+    with no kept thread holding a connection opened before."""
+    database = connections.settings["default"]
+    before = database["CONN_MAX_AGE"]
+    request_threads.close_all()
+    yield lambda seconds: database.__setitem__("CONN_MAX_AGE", seconds)
+    database["CONN_MAX_AGE"] = before
+    request_threads.close_all()
+
+
+def test_a_sync_tool_runs_between_the_request_signals_in_one_thread_and_its_connection_is_closed_after(
+    alice, registry, conn_max_age
+):
+    conn_max_age(0)
     token = make_access_token(alice, make_client(), scope="mcp")
 
     async def calls(client):
@@ -88,6 +106,27 @@ def test_a_sync_tool_runs_between_the_request_signals_in_one_thread_and_its_conn
         assert ("started", False) in around and ("finished", False) in around
     # The threads are kept: the second request did not need a new one.
     assert len(set(tool_threads)) == 1
+
+
+def test_with_persistent_connections_the_next_request_reuses_its_threads_connection(alice, registry, conn_max_age):
+    conn_max_age(60)
+    token = make_access_token(alice, make_client(), scope="mcp")
+    used = []
+
+    @registry.tool()
+    def connection_id() -> int:
+        get_user_model().objects.filter(pk=current_user().pk).exists()
+        used.append(id(connection.connection))
+        return 0
+
+    async def calls(client):
+        for _ in range(3):
+            await client.call_tool("connection_id", {})
+
+    with Lifecycle() as lifecycle:
+        session(token, calls, registry)
+    assert len(used) == 3 and len(set(used)) == 1  # one connection, opened once
+    assert ("finished", True) in [(event, open_) for event, _, open_ in lifecycle.events]
 
 
 def test_requests_that_run_no_sync_code_send_no_request_signals_and_take_no_thread(alice, registry):
@@ -139,3 +178,18 @@ def test_threads_beyond_those_kept_close_their_connections_and_end():
     assert opened[0].connection is not None
     kept.submit(connections.close_all).result(timeout=10)
     kept.shutdown(wait=True)
+
+
+def test_what_start_up_built_is_frozen_out_of_the_collector_once_unless_the_site_turns_it_off(monkeypatch):
+    """MCPAPP["GC_FREEZE_AT_STARTUP"]: later collections scan only what requests make."""
+    monkeypatch.setattr(lifecycle, "_heap_frozen", False)
+    gc.unfreeze()
+    with mcpapp_settings(GC_FREEZE_AT_STARTUP=False):
+        lifecycle.freeze_startup_heap()
+    assert gc.get_freeze_count() == 0
+    lifecycle.freeze_startup_heap()
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    gc.collect()  # what a request made meanwhile is collected as usual; the frozen part stays
+    lifecycle.freeze_startup_heap()  # a second lifespan in the process: nothing more
+    assert gc.get_freeze_count() == frozen
