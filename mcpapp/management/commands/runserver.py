@@ -32,7 +32,11 @@ class UvicornServer:
     does, lets Django report a port in use or not allowed with its own messages."""
 
     def __init__(self, server_address, handler_class=None, ipv6=False):
-        self.socket = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: accepted connections inherit it, and asyncio turns Nagle's algorithm off
+        # (TCP_NODELAY) only on sockets that say so; otherwise each keep-alive request after the
+        # first waits ~40 ms for the client's delayed ACK (uvicorn#3149, fixed in 0.55 for its own).
+        family = socket.AF_INET6 if ipv6 else socket.AF_INET
+        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.socket.bind(server_address)
