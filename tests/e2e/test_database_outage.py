@@ -74,7 +74,10 @@ def server_and_outage(tmp_path):
         outage = PostgresStopped(postgres, url)
     else:
         postgres = None
-        server = LiveServer(tmp_path, workers=2, env=production_env(SQLITE_BUSY_TIMEOUT_SECONDS="1")).start()
+        # The outage is another process taking SQLite's exclusive lock (WAL, locking_mode=EXCLUSIVE),
+        # which it cannot get while the server holds connections open: none kept between requests.
+        env = production_env(SQLITE_BUSY_TIMEOUT_SECONDS="1", DATABASE_CONN_MAX_AGE="0")
+        server = LiveServer(tmp_path, workers=2, env=env).start()
         outage = SqliteLockedByAnotherProcess(server.env["DATABASE_URL"].removeprefix("sqlite:///"))
     try:
         yield server, outage
