@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 5
 # RFC 6749 §5.2's shape, with §4.1.2.1's name for "try again later".
 UNAVAILABLE = {"error": "temporarily_unavailable", "error_description": "The service is briefly unavailable"}
+SERVER_ERROR = {"error": "server_error", "error_description": "The server could not answer this request"}
 
 # The database cannot be reached or is busy, as opposed to a query that is wrong (a bug: 500).
 DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
@@ -100,7 +101,7 @@ def error_response(request: HttpRequest, exception: BaseException | None, *, log
     if is_json_endpoint(request) and unavailable:
         response = JsonResponse(UNAVAILABLE, status=status)
     elif is_json_endpoint(request):
-        response = json_error("server_error", "The server could not answer this request", status=status)
+        response = JsonResponse(SERVER_ERROR, status=status)
     elif settings.DEBUG:
         return None
     else:

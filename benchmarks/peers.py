@@ -310,7 +310,7 @@ def run_database(vendor: str, arguments: argparse.Namespace, workdir: Path) -> D
             for message in arguments.messages:
                 found = measure_cell_rounds(vendor, clients, message, servers, tokens, arguments)
                 windows += found
-                cells = cells_of([DatabaseRun(vendor, description, found, {})])
+                cells = cells_of(found)
                 summary = ", ".join(
                     f"{name} {cells[(vendor, clients, message, name)].calls_per_second:.0f}/s" for name in servers
                 )
@@ -436,18 +436,21 @@ def scale_measure(database: BenchmarkDatabase, arguments: argparse.Namespace, wo
 # --- Output ---------------------------------------------------------------------------------
 
 
-def cells_of(runs: list[DatabaseRun]) -> dict[tuple, Cell]:
+def cells_of(windows: list[Window]) -> dict[tuple, Cell]:
+    """The windows by (database, clients, message, server)."""
     cells: dict[tuple, Cell] = {}
-    for run in runs:
-        for window in run.windows:
-            cells.setdefault((window.database, window.clients, window.message, window.server), Cell()).windows.append(
-                window
-            )
+    for window in windows:
+        key = (window.database, window.clients, window.message, window.server)
+        cells.setdefault(key, Cell()).windows.append(window)
     return cells
 
 
+def runs_cells(runs: list[DatabaseRun]) -> dict[tuple, Cell]:
+    return cells_of([window for run in runs for window in run.windows])
+
+
 def print_tables(runs: list[DatabaseRun], arguments: argparse.Namespace) -> None:
-    cells = cells_of(runs)
+    cells = runs_cells(runs)
     peers = [name for name in arguments.servers if name != "star"]
     for run in runs:
         print(f"\n{run.description}")
@@ -489,7 +492,7 @@ def print_tables(runs: list[DatabaseRun], arguments: argparse.Namespace) -> None
 
 def goals_report(runs: list[DatabaseRun], arguments: argparse.Namespace) -> list[tuple]:
     """Each goal at ``GOAL_CLIENTS`` clients, per database: (database, message, peer, goal, ratio, ±, met)."""
-    cells = cells_of(runs)
+    cells = runs_cells(runs)
     rows = []
     for run in runs:
         for message, peer, goal in GOALS:
@@ -545,7 +548,7 @@ def csv_write(runs: list[DatabaseRun], path: Path) -> None:
                     [w.database, w.clients, w.message, w.round, w.server, f"{w.tally.window_seconds:g}"]
                     + [w.tally.succeeded(), w.tally.failed, f"{w.cpu_seconds:.3f}", w.rss_kib]
                 )
-    cells = cells_of(runs)
+    cells = runs_cells(runs)
     with path.with_suffix(".csv").open("w", newline="") as file:
         writer = csv.writer(file)
         writer.writerow(
@@ -584,7 +587,7 @@ def bars_plot(runs: list[DatabaseRun], path: Path, arguments: argparse.Namespace
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cells = cells_of(runs)
+    cells = runs_cells(runs)
     figure, axes = plt.subplots(
         len(runs), len(arguments.clients), figsize=(4.6 * len(arguments.clients), 3.8 * len(runs)), squeeze=False
     )

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from authserver.log_redaction import access_log_redact
 from mcpapp.conf import mount_path
-from mcpapp.server import build_asgi_app, build_server
+from mcpapp.server import build_asgi_app, build_server, route_path
 
 
 def mcp_asgi_application(django_application: ASGIApp | None = None, *, mcp_application: Starlette | None = None):
@@ -54,9 +54,8 @@ class SiteApplication(Starlette):
         self.mcp_prefix = mount_path() + "/"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        root_path = scope.get("root_path", "")
-        if scope["type"] == "http" and scope["path"][len(root_path) :].startswith(self.mcp_prefix):
-            scope["root_path"] = root_path + self.mcp_prefix[:-1]
+        if scope["type"] == "http" and route_path(scope).startswith(self.mcp_prefix):
+            scope["root_path"] = scope.get("root_path", "") + self.mcp_prefix[:-1]
             await self.mcp_application(scope, receive, send)
             return
         await super().__call__(scope, receive, send)

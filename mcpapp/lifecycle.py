@@ -39,14 +39,12 @@ from django.db import close_old_connections
 from sse_starlette.sse import AppStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from authserver.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNAVAILABLE
+from authserver.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, SERVER_ERROR, UNAVAILABLE
 from mcpapp.auth import send_json
 from mcpapp.conf import app_settings
 from mcpapp.work import django_work
 
 logger = logging.getLogger(__name__)
-
-SERVER_ERROR = {"error": "server_error", "error_description": "The server could not answer this request"}
 
 
 SHUTDOWN_POLL_SECONDS = 0.5

@@ -97,6 +97,7 @@ def build_asgi_app(
 
     # Routes, not Mounts: the SDK's SSE app routes on its own paths ("/sse", "/messages/").
     streamable_endpoint = protected(streamable, resource_path())
+    middleware = mcp_middleware()
     return MCPApplication(
         routes=[
             Route(STREAMABLE_HTTP_PATH, endpoint=streamable_endpoint),
@@ -104,10 +105,15 @@ def build_asgi_app(
             Route(SSE_MESSAGES_PATH, endpoint=protected(sse, sse_resource_path())),
         ],
         exception_handlers={404: json_error, 405: json_error},
-        middleware=mcp_middleware(),
+        middleware=middleware,
         lifespan=lifespan,
-        direct={STREAMABLE_HTTP_PATH: with_middleware(streamable_endpoint, mcp_middleware())},
+        direct={STREAMABLE_HTTP_PATH: with_middleware(streamable_endpoint, middleware)},
     )
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's mount (``root_path``), as Starlette's routing reads it."""
+    return scope["path"][len(scope.get("root_path", "")) :]
 
 
 def with_middleware(app: ASGIApp, middleware: list[Middleware]) -> ASGIApp:
@@ -133,7 +139,7 @@ class MCPApplication(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            endpoint = self.direct.get(scope["path"][len(scope.get("root_path", "")) :])
+            endpoint = self.direct.get(route_path(scope))
             if endpoint is not None:
                 scope["app"] = self
                 await endpoint(scope, receive, send)

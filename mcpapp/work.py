@@ -54,15 +54,17 @@ class RequestThreads:
         if len(self._idle) < self.keep:
             self._idle.append(thread)
             return
-        thread.submit(connections.close_all)  # runs after whatever the unit left queued
-        thread.shutdown(wait=False)
+        self._end(thread, wait=False)
 
     def close_all(self) -> None:
-        """End every idle thread, closing its connections (at shutdown; in tests)."""
+        """End every idle thread, closing its connections (tests, before the test database goes)."""
         while self._idle:
-            thread = self._idle.pop()
-            thread.submit(connections.close_all)
-            thread.shutdown(wait=True)
+            self._end(self._idle.pop(), wait=True)
+
+    @staticmethod
+    def _end(thread: ThreadPoolExecutor, *, wait: bool) -> None:
+        thread.submit(connections.close_all)  # runs after whatever the unit left queued
+        thread.shutdown(wait=wait)
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -80,10 +82,6 @@ class DjangoWork(Executor):
         self._scope = scope
         self._thread: ThreadPoolExecutor | None = None
         self.finished = False
-
-    @property
-    def used(self) -> bool:
-        return self._thread is not None
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         if self._thread is None:
