@@ -71,8 +71,8 @@ class RequireBearerToken:
       bad one, both with the ``scope`` this request needs as the hint a client authorizes for
       (MCP authorization, scope selection strategy): the base scope, plus the entry's if it is one;
     - 403 ``insufficient_scope`` with the ``scope`` the request needs (RFC 6750 §3.1; MCP
-      authorization, scope challenge handling), which the client adds to what it holds and
-      re-authorizes for (step-up).
+      authorization, scope challenge handling), and for clients older than 2026-07-28 the scopes
+      the token already carries too (``step_up_scopes``), which the client re-authorizes for (step-up).
 
     One middleware does what the SDK spreads over three (Starlette's ``AuthenticationMiddleware``,
     its ``AuthContextMiddleware`` and ``RequireAuthMiddleware``): every MCP request passes through
@@ -124,7 +124,9 @@ class RequireBearerToken:
             return
         if scope_registry.missing(granted=token.scopes, required=needed):
             description = "This request needs more access than the access token carries"
-            await self._challenge(send, origin, 403, "insufficient_scope", description, needed)
+            version = headers.get("mcp-protocol-version")
+            challenged = step_up_scopes(granted=token.scopes, needed=needed, version=version)
+            await self._challenge(send, origin, 403, "insufficient_scope", description, challenged)
             return
         # Handed to the transport as the SDK's middleware would (in this frame: one layer fewer).
         user = AuthenticatedUser(token)
@@ -144,6 +146,24 @@ class RequireBearerToken:
         params.append(f'resource_metadata="{resource_metadata_url(origin, self.resource_path)}"')
         body = {"error": error or "invalid_token", "error_description": description}
         await send_json(send, status, body, [(b"www-authenticate", ("Bearer " + ", ".join(params)).encode())])
+
+
+# SEP-2350 (MCP 2026-07-28): on a 403 step-up the client adds the challenged scopes to those it holds.
+CLIENT_UNIONS_SCOPES_FROM = "2026-07-28"
+
+
+def step_up_scopes(*, granted: list[str], needed: list[str], version: str | None) -> list[str]:
+    """The ``scope`` of a 403 ``insufficient_scope`` challenge, shaped by the client's protocol revision.
+
+    MCP 2025-11-25 authorization, "Runtime insufficient scope errors": the server includes the scopes
+    already granted, because a client of that revision asks for exactly what the challenge names and
+    would otherwise trade its token for one that lost them (one more consent prompt per tool). From
+    2026-07-28 (SEP-2350) the client unions, and the challenge names only what this request needs.
+    Protocol versions are dates, so they compare as strings; a request without one is 2025-03-26 or older.
+    """
+    if version and version >= CLIENT_UNIONS_SCOPES_FROM:
+        return needed
+    return list(dict.fromkeys([*granted, *needed]))
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes | None:

@@ -6,6 +6,7 @@ resource identifiers and the RFC 9728 metadata URLs cannot drift apart. Misconfi
 reported by ``manage.py check`` (``mcpapp/checks.py``).
 """
 
+from importlib import metadata
 from typing import Any
 
 from authserver.conf import AppSettings
@@ -16,6 +17,8 @@ DEFAULTS: dict[str, Any] = {
     "MOUNT_PATH": "/star",
     # The name MCP clients show (serverInfo) and RFC 9728's resource_name.
     "SERVER_NAME": "Django MCP",
+    # serverInfo.version; None: the installed django-mcp-oauth package's version.
+    "SERVER_VERSION": None,
     # Stateless Streamable HTTP: no per-process session state, so any worker can answer any request.
     "STATELESS_HTTP": True,
     # Browser origins allowed to call the MCP endpoint (its Origin check, and its CORS answers), besides
@@ -40,6 +43,16 @@ app_settings = AppSettings("MCPAPP", DEFAULTS)
 STREAMABLE_HTTP_PATH = "/mcp"
 SSE_PATH = "/sse"
 SSE_MESSAGES_PATH = "/messages/"
+
+
+def server_version() -> str:
+    """What ``serverInfo.version`` says: the site's ``SERVER_VERSION``, else this package's version."""
+    if app_settings.SERVER_VERSION:
+        return app_settings.SERVER_VERSION
+    try:
+        return metadata.version("django-mcp-oauth")
+    except metadata.PackageNotFoundError:  # the apps copied into a site rather than installed
+        return "unknown"
 
 
 def mount_path() -> str:

@@ -19,9 +19,11 @@ from mcpapp.conf import (
     STREAMABLE_HTTP_PATH,
     app_settings,
     resource_path,
+    server_version,
     sse_resource_path,
 )
 from mcpapp.lifecycle import DjangoRequestLifecycle, freeze_startup_heap, graceful_shutdown
+from mcpapp.protocol import UnknownEntries
 from mcpapp.registry import MCPRegistry, mcp_registry
 from mcpapp.transport_security import TransportSecurityMiddleware
 from mcpapp.verifier import DotTokenVerifier
@@ -31,10 +33,12 @@ def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
     """An ``MCPServer`` with every tool, resource and prompt the installed apps registered."""
     server = MCPServer(
         name=app_settings.SERVER_NAME,
+        version=server_version(),
         instructions=(
             "Tools that act for the signed-in user of this site, within what they consented to. "
             "Each tool lists the OAuth scopes it needs under _meta.securitySchemes."
         ),
+        middleware=[UnknownEntries(registry)],
     )
     registry.install(server)
     return server

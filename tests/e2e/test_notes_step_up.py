@@ -84,7 +84,9 @@ def test_agent_on_protocol_2025_11_25_steps_up_once_per_new_scope(running_server
 
     assert not first.is_error and not created.is_error
     assert [scope_of(challenge) for challenge in agent.challenges(401)] == ["mcp"]
-    assert [scope_of(challenge) for challenge in agent.challenges(403)] == ["mcp notes:read", "mcp notes:write"]
+    # MCP 2025-11-25: the challenge carries what the token holds too (the client asks for exactly it).
+    challenged = [scope_of(challenge) for challenge in agent.challenges(403)]
+    assert challenged == ["mcp notes:read", "mcp notes:read notes:write"]
     assert [asked_scopes(page) for page in agent.person.consent_pages] == [["mcp"], ["notes:read"], ["notes:write"]]
     assert agent.storage.tokens.scope == "mcp notes:read notes:write"
 

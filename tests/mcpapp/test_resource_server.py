@@ -122,7 +122,8 @@ def test_token_without_the_base_scope_gets_403_insufficient_scope(alice, client_
     token = make_access_token(alice, client_app, scope="profile email")
     response = post_initialize(token)
     assert_challenge(response, 403, "insufficient_scope")
-    assert 'scope="mcp"' in response.headers["www-authenticate"]
+    # A 2025-11-25 client (initialize) is told what it holds too, so re-authorizing loses nothing.
+    assert 'scope="profile email mcp"' in response.headers["www-authenticate"]
 
 
 def test_whoami_returns_profile_and_email_claims_when_granted(alice, client_app):

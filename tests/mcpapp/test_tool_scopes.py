@@ -28,8 +28,8 @@ def agent():
     return make_client()
 
 
-def post(body, token=None, **kwargs):
-    headers = {**HEADERS, **(bearer(token) if token else {})}
+def post(body, token=None, *, version=None, **kwargs):
+    headers = {**HEADERS, **(bearer(token) if token else {}), **({"MCP-Protocol-Version": version} if version else {})}
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
     return run_app(lambda http: http.post(MCP_PATH, content=content, headers=headers), **kwargs)
 
@@ -62,10 +62,28 @@ def test_calling_a_tool_without_its_scope_is_a_403_challenge_and_the_tool_never_
     assert response.status_code == 403
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith('Bearer error="insufficient_scope"')
-    assert challenge_scope(response) == "mcp notes:write"
+    assert challenge_scope(response) == "mcp notes:read notes:write"
     assert f'resource_metadata="http://testserver{MCP_METADATA_PATH}"' in challenge
     assert response.json()["error"] == "insufficient_scope"
     assert not Note.objects.exists()
+
+
+@pytest.mark.parametrize("version", ["2025-11-25", "2025-06-18"])
+def test_mcp_2025_11_25_step_up_challenge_carries_the_scopes_already_granted(alice, agent, version):
+    """MCP 2025-11-25 authorization, runtime insufficient scope: such a client asks for exactly what the
+    challenge names, so the challenge names what it holds too; its next token loses nothing."""
+    token = make_access_token(alice, agent, scope="mcp notes:read profile")
+    response = post(call("create_note", {"title": "x"}), token, version=version)
+    assert response.status_code == 403
+    assert challenge_scope(response) == "mcp notes:read profile notes:write"
+
+
+def test_sep_2350_step_up_challenge_to_a_2026_07_28_client_names_only_what_the_request_needs(alice, agent):
+    """SEP-2350 (MCP 2026-07-28): the client unions what it holds with the challenge itself."""
+    token = make_access_token(alice, agent, scope="mcp notes:read profile")
+    response = post(call("create_note", {"title": "x"}), token, version="2026-07-28")
+    assert response.status_code == 403
+    assert challenge_scope(response) == "mcp notes:write"
 
 
 def test_a_401_for_a_tool_call_hints_at_the_scope_that_tool_needs(alice, agent):
