@@ -23,6 +23,16 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 PRUNABLE_SOURCES = (Application.RegistrationSource.DCR, Application.RegistrationSource.CIMD)
 
 
+def client_family_key(client: Application) -> tuple:
+    """What makes registrations copies of one app: the same name, redirect URIs and software id.
+
+    Some agents register a new client on every connection; a person sees them as one app
+    ("Connected apps" groups them) and ``client_prune`` removes the unused copies first.
+    """
+    software_id = (client.client_metadata or {}).get("software_id") or ""
+    return (client.name, tuple(sorted(client.redirect_uris.split())), software_id)
+
+
 def client_touch(*, client_pk: int, when: datetime) -> None:
     """Note that the client got a code or a token at ``when``."""
     Application.objects.filter(pk=client_pk).filter(

@@ -19,6 +19,8 @@ from django.core.signals import setting_changed
 SETTING_NAME = "AUTHSERVER"
 
 DEFAULTS: dict[str, Any] = {
+    # What the sign-in and consent pages call this site ("Sign in to <SITE_NAME>"); empty: its host name.
+    "SITE_NAME": "",
     # Private-use redirect schemes (RFC 8252 §7.1) of well-known agents; reverse-domain schemes
     # (com.example.app) are always allowed.
     "NATIVE_APP_REDIRECT_SCHEMES": ["cursor", "vscode", "vscode-insiders", "windsurf"],
@@ -164,3 +166,8 @@ def oauth2_provider_settings(
     }
     dot_settings.update(overrides)
     return dot_settings
+
+
+def site_name(request) -> str:
+    """What the pages call this site: ``AUTHSERVER["SITE_NAME"]``, else the host the person came to."""
+    return app_settings.SITE_NAME or request.get_host().split(":")[0]

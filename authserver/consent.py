@@ -4,14 +4,21 @@ Called from the authorization endpoint, the token glue, the connected-apps page 
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
 
 from authserver.audit import audit_record
+from authserver.capabilities import Capability, capabilities_unlocked, changing_capabilities_unseen
+from authserver.clients import client_family_key
 from authserver.models import Application, AuditEvent, ConsentGrant
 from authserver.revocation import credentials_revoke
 from authserver.scopes import scope_registry
+
+
+def consent_grant(*, user, client: Application) -> ConsentGrant | None:
+    return ConsentGrant.objects.filter(user=user, application=client).first()
 
 
 def consent_scopes_granted(*, user, client: Application) -> set[str]:
@@ -19,24 +26,26 @@ def consent_scopes_granted(*, user, client: Application) -> set[str]:
     return set(grant.scopes) if grant else set()
 
 
-def consent_missing_scopes(*, user, client: Application, scopes: Iterable[str]) -> list[str]:
-    """The requested ``scopes`` the person has not allowed this client yet, in request order.
-
-    A scope counts as allowed when a broader one that covers it was (allowing `notes` allowed `notes:read`).
-    """
-    return scope_registry.missing(granted=consent_scopes_granted(user=user, client=client), required=scopes)
+def consent_new_tools(*, grant: ConsentGrant | None, scopes: Iterable[str]) -> list[Capability]:
+    """Tools that can change data, unlocked by ``scopes``, added since the person last allowed this
+    client: a remembered grant covers what the person was shown, not what a later deploy put under it."""
+    if grant is None:
+        return []  # a first consent shows every tool anyway
+    return changing_capabilities_unseen(scopes=scopes, seen=grant.tools_seen)
 
 
 @transaction.atomic
 def consent_record(*, user, client: Application, scopes: Iterable[str]) -> ConsentGrant:
-    """Remember that ``user`` allowed ``client`` these ``scopes`` (added to what it had)."""
+    """Remember that ``user`` allowed ``client`` these ``scopes`` (added to what it had), and the tools
+    they unlock today (``consent_new_tools`` asks again when a deploy adds one that changes data)."""
     grant, _created = ConsentGrant.objects.select_for_update().get_or_create(
         user=user, application=client, defaults={"scope": ""}
     )
     merged = list(dict.fromkeys([*grant.scopes, *scopes]))
-    if merged != grant.scopes:
-        grant.scope = " ".join(merged)
-        grant.save(update_fields=["scope", "updated"])
+    seen = sorted({*grant.tools_seen, *(capability.name for capability in capabilities_unlocked(merged))})
+    if merged != grant.scopes or seen != grant.tools_seen:
+        grant.scope, grant.tools_seen = " ".join(merged), seen
+        grant.save(update_fields=["scope", "tools_seen", "updated"])
     return grant
 
 
@@ -70,3 +79,59 @@ def client_bind_owner(*, client: Application, user) -> bool:
     if bound:
         client.user = user
     return bool(bound)
+
+
+@dataclass
+class ConnectedApp:
+    """One app on a person's "Connected apps" page: every registration of it they allowed, as one."""
+
+    grants: list[ConsentGrant]  # newest first
+
+    @property
+    def pk(self) -> int:
+        return self.grants[0].pk  # what the page's revoke form names; revoking takes every copy
+
+    @property
+    def name(self) -> str:
+        client = self.grants[0].application
+        return client.name or client.client_id
+
+    @property
+    def scopes(self) -> list[str]:
+        granted = {name for grant in self.grants for name in grant.scopes}
+        return [scope.name for scope in scope_registry if scope.name in granted]
+
+    @property
+    def created(self) -> datetime:
+        return min(grant.created for grant in self.grants)
+
+    @property
+    def last_used(self) -> datetime | None:
+        return max((grant.last_used for grant in self.grants if grant.last_used), default=None)
+
+    @property
+    def tools(self) -> list[Capability]:
+        """What it can call today, with what the person allowed (a deploy may have added some)."""
+        return capabilities_unlocked(self.scopes)
+
+
+def connected_apps(*, user) -> list[ConnectedApp]:
+    """The apps ``user`` allowed, copies of one app (``client_family_key``) grouped, newest first."""
+    grants = ConsentGrant.objects.filter(user=user).select_related("application").order_by("-updated", "-pk")
+    families: dict[tuple, ConnectedApp] = {}
+    for grant in grants:
+        families.setdefault(client_family_key(grant.application), ConnectedApp([])).grants.append(grant)
+    return list(families.values())
+
+
+def connected_app_revoke(*, user, grant: ConsentGrant) -> int:
+    """Revoke ``grant``'s app for ``user``: every registration of it they allowed; returns how many."""
+    family = client_family_key(grant.application)
+    copies = [
+        other.application
+        for other in ConsentGrant.objects.filter(user=user).select_related("application")
+        if client_family_key(other.application) == family
+    ]
+    for client in copies:
+        consent_revoke(user=user, client=client)
+    return len(copies)

@@ -181,6 +181,13 @@ class ConsentGrant(models.Model):
         verbose_name="client",
     )
     scope = models.TextField(help_text="Space-separated scopes the person allowed")
+    tools_seen = models.JSONField(
+        "tools shown",
+        default=list,
+        blank=True,
+        help_text="The tools those scopes unlocked when the person last allowed them; a new one that can "
+        "change data is shown to the person before the client gets it",
+    )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
     last_used = models.DateTimeField(null=True, blank=True, help_text="When the client last got a token")

@@ -42,6 +42,7 @@ MCPAPP = {
 
 # --- Client registration and housekeeping (authserver/conf.py has every key and its default) ---
 AUTHSERVER = {
+    "SITE_NAME": env_str("SITE_NAME", "Django MCP"),
     "NATIVE_APP_REDIRECT_SCHEMES": env_list(
         "NATIVE_APP_REDIRECT_SCHEMES", ["cursor", "vscode", "vscode-insiders", "windsurf"]
     ),

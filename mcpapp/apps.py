@@ -9,14 +9,18 @@ class McpappConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from authserver.capabilities import capability_sources_register
         from authserver.resources import protected_resource_paths_register
         from mcpapp import checks as mcp_checks
         from mcpapp.conf import resource_path, sse_resource_path
+        from mcpapp.registry import mcp_registry
 
         # The endpoints are the authorization server's protected resources (RFC 8707 identifiers).
         protected_resource_paths_register(lambda: (resource_path(), sse_resource_path()))
         # Every installed app's `mcp_tools.py` adds its tools, resources, prompts and scopes.
         autodiscover_modules("mcp_tools")
+        # What each scope unlocks, for the consent page and "Connected apps".
+        capability_sources_register(mcp_registry.capabilities)
         checks.register(mcp_checks.check_declared_scopes)
         checks.register(mcp_checks.check_settings)
         checks.register(mcp_checks.check_runserver)

@@ -25,6 +25,7 @@ class Identity(TypedDict, total=False):
 
 @mcp_registry.tool(
     scopes=["profile"],
+    optional_scopes={"email": "can also show your email"},
     title="Who am I",
     annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
 )

@@ -21,7 +21,7 @@ ORM as usual.
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +31,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.shared.uri_template import UriTemplate
 
+from authserver.capabilities import Capability
 from authserver.scopes import scope_registry
 from mcpapp.work import django_work_unless_inside
 
@@ -72,6 +73,8 @@ class Entry:
     fn: Callable[..., Any]
     scopes: tuple[str, ...]  # declared by the entry; the base scope comes on top
     options: dict[str, Any] = field(default_factory=dict)
+    # Scopes a tool uses only if granted, each with what it then does ("can also show your email").
+    optional_scopes: tuple[tuple[str, str], ...] = ()
 
     @property
     def required_scopes(self) -> list[str]:
@@ -130,12 +133,24 @@ class MCPRegistry:
             raise ValueError(f"Another {entry.kind} is already registered as {entry.key!r}")
         self._entries[(entry.kind, entry.key)] = entry
 
-    def tool(self, *, scopes: Sequence[str] = (), name: str | None = None, **options):
+    def tool(
+        self,
+        *,
+        scopes: Sequence[str] = (),
+        optional_scopes: Mapping[str, str] | None = None,
+        name: str | None = None,
+        **options,
+    ):
         """Register an MCP tool needing ``scopes`` (``options`` are ``MCPServer.tool``'s:
-        title, description, annotations, icons, meta, structured_output)."""
+        title, description, annotations, icons, meta, structured_output).
+
+        ``optional_scopes`` maps scopes the tool uses *if granted* to what it then does, completing
+        "<title> ..." (``{"email": "can also show your email"}``): the consent page offers them,
+        unticked, even when the client did not ask; the tool reads ``current_token().scopes``."""
 
         def decorator(fn):
-            self._add(Entry("tool", name or fn.__name__, fn, tuple(scopes), options))
+            optional = tuple((optional_scopes or {}).items())
+            self._add(Entry("tool", name or fn.__name__, fn, tuple(scopes), options, optional))
             return fn
 
         return decorator
@@ -199,10 +214,32 @@ class MCPRegistry:
         return list(dict.fromkeys(needed))
 
     def undeclared_scopes(self) -> Iterable[tuple[Entry, str]]:
-        """Scopes entries need that nobody registered (a typo would make an entry unusable)."""
+        """Scopes entries need or use that nobody registered (a typo would make an entry unusable)."""
         for entry in self:
-            for name in scope_registry.unknown(entry.scopes):
+            for name in scope_registry.unknown([*entry.scopes, *(name for name, _why in entry.optional_scopes)]):
                 yield entry, name
+
+    def capabilities(self) -> list[Capability]:
+        """The tools as the consent page and "Connected apps" describe them (``authserver.capabilities``)."""
+        return [_capability(entry) for entry in self if entry.kind == "tool"]
+
+
+def _capability(entry: Entry) -> Capability:
+    description = entry.options.get("description") or inspect.getdoc(entry.fn) or ""
+    annotations = entry.options.get("annotations")
+    # MCP tool annotations: readOnlyHint defaults to false and destructiveHint to true, so a tool that
+    # says nothing may change data; readOnlyHint true makes destructiveHint moot unless it insists.
+    read_only = (
+        annotations is not None and annotations.read_only_hint is True and annotations.destructive_hint is not True
+    )
+    return Capability(
+        name=entry.key,
+        title=entry.options.get("title") or entry.key,
+        summary=description.strip().split("\n")[0],
+        scopes=entry.scopes,
+        optional_scopes=entry.optional_scopes,
+        changes_data=not read_only,
+    )
 
 
 mcp_registry = MCPRegistry()

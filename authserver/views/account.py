@@ -3,11 +3,11 @@
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views import View
 from django.views.generic import ListView
 
-from authserver.consent import consent_revoke
+from authserver.consent import connected_app_revoke, connected_apps
 from authserver.display_text import display_text_clean
 from authserver.models import ConsentGrant
 from authserver.scopes import scope_registry
@@ -24,26 +24,32 @@ class LoginView(auth_views.LoginView):
 
 @sensitive_page
 class ConnectedAppsView(LoginRequiredMixin, ListView):
+    """The apps the person allowed (copies of one app as one), what each may do and which tools it can call."""
+
     template_name = "authserver/connected_apps.html"
-    context_object_name = "grants"
+    context_object_name = "apps"
 
     def get_queryset(self):
-        grants = ConsentGrant.objects.filter(user=self.request.user).select_related("application")
-        grants = list(grants.order_by("-updated"))
-        for grant in grants:
-            grant.scope_descriptions = [
-                scope_registry[name].description for name in grant.scopes if name in scope_registry
-            ]
-        return grants
+        apps = connected_apps(user=self.request.user)
+        for app in apps:
+            app.scope_descriptions = [scope_registry[name].description for name in app.scopes]
+        return apps
 
 
 @sensitive_page
 class RevokeConnectedAppView(LoginRequiredMixin, View):
-    http_method_names = ["post"]
+    """Asks once more (GET), then revokes every registration of the app the person allowed (POST)."""
+
+    http_method_names = ["get", "post"]
+
+    def get(self, request, pk):
+        grant = get_object_or_404(ConsentGrant.objects.select_related("application"), pk=pk, user=request.user)
+        name = grant.application.name or grant.application.client_id
+        return render(request, "authserver/connected_app_revoke.html", {"app_name": name})
 
     def post(self, request, pk):
         grant = get_object_or_404(ConsentGrant.objects.select_related("application"), pk=pk, user=request.user)
-        consent_revoke(user=request.user, client=grant.application)
+        connected_app_revoke(user=request.user, grant=grant)
         name = display_text_clean(grant.application.name or grant.application.client_id)
         messages.success(request, f"{name} can no longer access your account.")
         return redirect("authserver:connected-apps")

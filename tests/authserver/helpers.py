@@ -60,12 +60,16 @@ def site_url_settings(site_url: str) -> dict:
     }
 
 
-def consent_answer(page, *, allow: bool = True, untick: tuple[str, ...] = ()) -> dict:
-    """What the browser posts when the person answers the consent ``page`` (all boxes ticked but ``untick``)."""
+def consent_answer(page, *, allow: bool = True, untick: tuple[str, ...] = (), tick: tuple[str, ...] = ()) -> dict:
+    """What the browser posts when the person answers the consent ``page``: the asked scopes' boxes
+    ticked but ``untick``, the optional ones (unticked on the page) in ``tick`` ticked."""
     context = page.context
     data = {name: value for name, value in context["form"].initial.items() if value is not None}
     data["consent_request"] = context["consent_request"]
-    data["scopes"] = [scope.name for scope in context["asked_scopes"] if not scope.base and scope.name not in untick]
+    data["scopes"] = [
+        *(scope.name for scope in context["asked_scopes"] if not scope.base and scope.name not in untick),
+        *tick,
+    ]
     if allow:
         data["allow"] = "Authorize"
     return data

@@ -178,7 +178,7 @@ def test_consent_page_says_who_asks_how_it_registered_and_where_it_goes(signed_i
     assert "SmartMail AI" in html
     assert "registered itself" in html
     assert "127.0.0.1" in html and "It runs on this computer" in html
-    assert "See your email address" in html and "Required to use this app at all" in html
+    assert "See your email address" in html and "Needed to connect at all" in html
     assert 'for="scope-email"' in html and 'id="scope-email"' in html
 
 
@@ -363,3 +363,133 @@ def test_remembered_consent_keeps_the_resource_the_client_named(signed_in, agent
     body = token_for(signed_in, agent, again, verifier)
     row = stored_access_token(body["access_token"])
     assert row.resource == [resource]
+
+
+# --- What the page tells the person: tools, optional scopes, what is new --------------------
+
+
+def test_optional_email_is_offered_unticked_though_the_client_asked_only_for_profile(signed_in, agent):
+    page, verifier = ask(signed_in, agent, scope="mcp profile")
+    assert [item.name for item in page.context["optional_scopes"]] == ["email"]
+    html = page.content.decode()
+    assert "Who am I can also show your email" in html
+    assert '<input type="checkbox" id="scope-email" name="scopes" value="email" aria-describedby' in html
+    assert 'value="email" checked' not in html
+    # Left unticked: the token does not carry it.
+    assert token_for(signed_in, agent, allow(signed_in, page), verifier)["scope"] == "mcp profile"
+
+
+def test_rfc6749_3_3_ticking_an_offered_optional_scope_issues_it_and_says_so_in_the_token_response(signed_in, agent):
+    page, verifier = ask(signed_in, agent, scope="mcp profile")
+    body = token_for(signed_in, agent, allow(signed_in, page, tick=("email",)), verifier)
+    assert body["scope"] == "mcp profile email"
+    assert ConsentGrant.objects.get().scopes == ["mcp", "profile", "email"]
+
+
+def test_a_scope_the_page_did_not_offer_cannot_be_added_by_posting_it(signed_in, agent):
+    page, verifier = ask(signed_in, agent, scope="mcp profile")
+    forged = allow(signed_in, page, tick=("email", "notes", "openid"))
+    assert token_for(signed_in, agent, forged, verifier)["scope"] == "mcp profile email"
+
+
+def test_each_scope_lists_the_tools_it_unlocks_marking_those_that_change_data(signed_in, agent):
+    page, _ = ask(signed_in, agent, scope="mcp profile notes:read notes:write")
+    tools = {item.name: [tool.title for tool in item.tools] for item in page.context["asked_scopes"]}
+    assert tools == {
+        "mcp": [],
+        "profile": ["Who am I"],
+        "notes:read": ["List my notes", "Search my notes"],
+        "notes:write": ["Add a note"],
+    }
+    html = page.content.decode()
+    write_block = html[html.index('id="scope-notes:write"') :]
+    assert "Add a note</strong>: Add a note with this title and text to your notes." in write_block
+    assert html.count("can change your data") == 1  # Add a note; the read-only tools are not marked
+
+
+def test_consent_names_the_site_the_account_and_how_long_access_lasts(signed_in, agent):
+    page, _ = ask(signed_in, agent, scope="mcp profile notes:read")
+    html = page.content.decode()
+    assert "to use your Django MCP account?" in html
+    assert "Signed in to Django MCP as <strong>alice</strong>" in html
+    assert "Not you? Sign out" in html
+    assert "access ends after 30 days without use" in html
+    assert html.count("Untick anything you do not want to allow.") == 1
+
+
+def test_not_you_sign_out_comes_back_to_the_same_request_after_signing_in(signed_in, agent):
+    page, _ = ask(signed_in, agent)
+    request_path = page.wsgi_request.get_full_path()
+    response = signed_in.post("/accounts/logout/", {"next": page.context["sign_out_next"]})
+    assert response.status_code == 302 and response["Location"] == request_path
+    assert signed_in.get(request_path)["Location"].startswith("/accounts/login/")
+
+
+@pytest.fixture
+def deploy_adds(monkeypatch):
+    """A deploy that adds tools (``authserver.capabilities`` sources as mcpapp registers them)."""
+    from authserver import capabilities
+
+    def add(*added):
+        monkeypatch.setattr(capabilities, "_sources", [*capabilities._sources, lambda: list(added)])
+
+    return add
+
+
+def test_a_new_tool_that_changes_data_under_a_granted_scope_asks_again_naming_it(signed_in, agent, deploy_adds):
+    from authserver.capabilities import Capability
+
+    page, _ = ask(signed_in, agent, scope="mcp notes:read notes:write")
+    redirect_params(allow(signed_in, page))
+    deploy_adds(Capability("delete_note", "Delete a note", "Delete one of your notes.", ("notes:write",)))
+
+    again, verifier = ask(signed_in, agent, scope="mcp notes:read notes:write")
+    assert again.status_code == 200
+    assert [tool.name for tool in again.context["new_tools"]] == ["delete_note"]
+    assert "New since you last allowed it" in again.content.decode()
+    assert "Delete a note" in again.content.decode()
+    token_for(signed_in, agent, allow(signed_in, again), verifier)
+    # Seen now: the next authorization goes straight through.
+    assert ask(signed_in, agent, scope="mcp notes:read notes:write")[0].status_code == 302
+
+
+def test_a_new_read_only_tool_under_a_granted_scope_asks_nothing(signed_in, agent, deploy_adds):
+    from authserver.capabilities import Capability
+
+    page, _ = ask(signed_in, agent, scope="mcp notes:read")
+    redirect_params(allow(signed_in, page))
+    deploy_adds(Capability("count_notes", "Count my notes", "", ("notes:read",), changes_data=False))
+    assert ask(signed_in, agent, scope="mcp notes:read")[0].status_code == 302
+
+
+def test_connected_apps_shows_the_tools_each_app_can_call_today(signed_in, agent):
+    page, _ = ask(signed_in, agent, scope="mcp notes:read")
+    redirect_params(allow(signed_in, page))
+    html = signed_in.get("/accounts/connected-apps/").content.decode()
+    assert "Tools it can use today:" in html
+    assert "List my notes" in html and "Search my notes" in html
+    assert "Add a note" not in html and "Who am I" not in html
+
+
+def test_copies_of_one_app_show_as_one_entry_with_one_revoke(signed_in):
+    def register_copy():
+        return make_client(
+            name="Chatty Agent",
+            registration_source=Application.RegistrationSource.DCR,
+            client_metadata={"software_id": "chatty"},
+        )
+
+    copies = [register_copy() for _ in range(3)]
+    for copy in copies:
+        redirect_params(allow(signed_in, ask(signed_in, copy, scope="mcp")[0]))
+    other = make_client(name="Chatty Agent", registration_source=Application.RegistrationSource.DCR)
+    redirect_params(allow(signed_in, ask(signed_in, other, scope="mcp")[0]))  # no software id: another app
+
+    listing = signed_in.get("/accounts/connected-apps/")
+    assert [len(app.grants) for app in listing.context["apps"]] == [1, 3]
+    assert "registered 3 times (shown as one)" in listing.content.decode()
+    confirm = signed_in.get(f"/accounts/connected-apps/{listing.context['apps'][1].pk}/revoke/")
+    assert "Revoke access for <bdi>Chatty Agent</bdi>?" in confirm.content.decode()
+    assert ConsentGrant.objects.count() == 4  # asking changed nothing
+    signed_in.post(f"/accounts/connected-apps/{listing.context['apps'][1].pk}/revoke/")
+    assert list(ConsentGrant.objects.values_list("application", flat=True)) == [other.pk]

@@ -5,6 +5,7 @@ asked (first-party clients never, third-party clients for whatever they were not
 shows the consent page, and checks that the form comes back as it was sent.
 """
 
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.core import signing
@@ -16,13 +17,15 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from authserver.audit import audit_record
-from authserver.consent import consent_missing_scopes
+from authserver.capabilities import Capability, capabilities_by_scope, optional_scopes_offered
+from authserver.conf import site_name
+from authserver.consent import consent_grant, consent_new_tools
 from authserver.display_text import display_text_clean
 from authserver.dot.private import add_iss_to_redirect
 from authserver.models import AuditEvent
 from authserver.registration import is_loopback_host
 from authserver.resources import names_known_resource
-from authserver.scopes import scope_registry
+from authserver.scopes import Scope, scope_registry
 from authserver.security import sensitive_page
 
 CONSENT_SALT = "authserver.consent"
@@ -43,11 +46,37 @@ REQUEST_FIELDS = (
 TAMPERED = "This consent form was changed or has expired. Go back to the app and start again."
 
 
-def consent_request_sign(*, user, fields: dict, optional: list[str]) -> str:
-    """Sign what the consent page was shown for (allauth's IdP does the same with its forms)."""
+def consent_request_sign(*, user, fields: dict, optional: list[str], extra: list[str]) -> str:
+    """Sign what the consent page was shown for (allauth's IdP does the same with its forms): the
+    request, the asked scopes the person may untick, and the scopes it may add (``extra``)."""
     payload = {"user": user.pk, "fields": {name: fields.get(name) or "" for name in REQUEST_FIELDS}}
-    payload["optional"] = optional
+    payload.update(optional=optional, extra=extra)
     return signing.dumps(payload, salt=CONSENT_SALT, compress=True)
+
+
+@dataclass(frozen=True)
+class ScopeOnPage:
+    """A scope as the consent page shows it: what it lets the client do, the tools it unlocks, and
+    (for an optional one) which tools would use it."""
+
+    scope: Scope
+    tools: list[Capability]
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.scope.name
+
+    @property
+    def base(self) -> bool:
+        return self.scope.base
+
+
+def refresh_lifetime_days() -> int:
+    """How long a connection lasts unused: refresh tokens expire this long after they are issued."""
+    lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS or 0
+    seconds = lifetime.total_seconds() if hasattr(lifetime, "total_seconds") else lifetime
+    return round(seconds / 86400)
 
 
 def consent_request_verify(*, user, token: str) -> dict | None:
@@ -106,26 +135,36 @@ class AuthorizationView(dot_views.AuthorizationView):
             return super().render_to_response(context, **response_kwargs)
         # DOT has validated the request and is about to ask the person. First-party clients never
         # get here (DOT's skip_authorization approved them already).
-        requested = context["scopes"]
-        asked = (
-            requested
-            if "consent" in self.prompt
-            else consent_missing_scopes(user=self.request.user, client=application, scopes=requested)
-        )
-        if not asked:
+        user, requested = self.request.user, context["scopes"]
+        grant = None if "consent" in self.prompt else consent_grant(user=user, client=application)
+        granted = grant.scopes if grant else []
+        asked = scope_registry.missing(granted=granted, required=requested)
+        new_tools = consent_new_tools(grant=grant, scopes=requested)
+        if not asked and not new_tools:
             return self._approve(context["form"])
         if "none" in self.prompt:
             # OpenID Connect Core §3.1.2.6: consent is needed and the client said not to ask.
             return self._redirect_error("consent_required", "The user has not allowed this yet.", context)
-        optional = [name for name in asked if not scope_registry[name].base]
+        untickable = [name for name in asked if not scope_registry[name].base]
+        offered = optional_scopes_offered([*granted, *requested])
+        tools = capabilities_by_scope([*asked, *requested, *(option.scope.name for option in offered)])
         context.update(
             client_name=application.name or application.client_id,
+            site_name=site_name(self.request),
             registration=describe_registration(application),
-            asked_scopes=[scope_registry[name] for name in asked],
+            asked_scopes=[ScopeOnPage(scope_registry[name], tools[name]) for name in asked],
+            untickable=bool(untickable),
+            optional_scopes=[ScopeOnPage(option.scope, tools[option.scope.name], option.reasons) for option in offered],
             # On a step-up, what the client keeps from before, so the person sees the whole of it.
-            already_allowed=[scope_registry[name] for name in requested if name not in asked],
+            already_allowed=[ScopeOnPage(scope_registry[name], tools[name]) for name in requested if name not in asked],
+            new_tools=new_tools,
+            access_days=refresh_lifetime_days(),
+            sign_out_next=self.request.get_full_path(),
             consent_request=consent_request_sign(
-                user=self.request.user, fields=context["form"].initial, optional=optional
+                user=user,
+                fields=context["form"].initial,
+                optional=untickable,
+                extra=[option.scope.name for option in offered],
             ),
             **describe_redirect(context["redirect_uri"]),
         )
@@ -141,9 +180,13 @@ class AuthorizationView(dot_views.AuthorizationView):
             context = {"error": {"error": "invalid_request", "description": TAMPERED}}
             return super().render_to_response(context, status=400)
         if form.cleaned_data.get("allow"):
-            unticked = set(signed["optional"]) - set(self.request.POST.getlist("scopes"))
+            ticked = set(self.request.POST.getlist("scopes"))
+            unticked = set(signed["optional"]) - ticked
+            # Optional scopes the page offered (tools use them if granted) and the person ticked; any
+            # other name posted was not offered and is ignored (the signature says what was).
+            added = [name for name in signed.get("extra", []) if name in ticked]
             form.cleaned_data["scope"] = " ".join(
-                name for name in form.cleaned_data["scope"].split() if name not in unticked
+                [*(name for name in form.cleaned_data["scope"].split() if name not in unticked), *added]
             )
             if not form.cleaned_data["scope"]:  # the person unticked everything: that is a no
                 form.cleaned_data["allow"] = False
