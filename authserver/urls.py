@@ -9,6 +9,7 @@ from django.urls import path
 from oauth2_provider import views as dot_views
 
 from authserver.views import (
+    AuthorizationCancelView,
     AuthorizationView,
     IntrospectTokenView,
     RegistrationManagementView,
@@ -33,6 +34,7 @@ urlpatterns = [
     ),
     path(".well-known/jwks.json", dot_views.JwksInfoView.as_view(), name="jwks-info"),
     path("o/authorize/", AuthorizationView.as_view(), name="authorize"),
+    path("o/authorize/cancel/", AuthorizationCancelView.as_view(), name="authorize-cancel"),
     path("o/token/", dot_views.TokenView.as_view(), name="token"),
     path("o/revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("o/introspect/", IntrospectTokenView.as_view(), name="introspect"),

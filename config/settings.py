@@ -279,6 +279,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["secrets_redacted"]}},
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's default config gives `django` a console handler of its own (with DEBUG on): its
+        # lines (the autoreloader's "Watching for file changes") would print twice with the root's.
+        "django": {"handlers": [], "level": "INFO"},
         # DOT logs each refused redirect URI and metadata fetch at WARNING; keep them.
         "oauth2_provider": {"level": "INFO"},
         # oauthlib's DEBUG lines carry request parameters and tokens: never below INFO.

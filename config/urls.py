@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
+
+from config.views import HomeView
 
 handler500 = "authserver.errors.server_error"
 
@@ -12,5 +13,5 @@ urlpatterns = [
     # RFC 9728 metadata of the MCP endpoint (the endpoint itself is mounted in config/asgi.py).
     path("", include("mcpapp.urls")),
     path("admin/", admin.site.urls),
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", HomeView.as_view(), name="home"),
 ]

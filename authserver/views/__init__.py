@@ -1,9 +1,10 @@
-from authserver.dot.views.authorize import AuthorizationView
+from authserver.dot.views.authorize import AuthorizationCancelView, AuthorizationView
 from authserver.dot.views.endpoints import IntrospectTokenView, ServerMetadataView, UserInfoView
 from authserver.dot.views.registration import RegistrationManagementView, RegistrationView
 from authserver.views.account import ConnectedAppsView, LoginView, RevokeConnectedAppView
 
 __all__ = [
+    "AuthorizationCancelView",
     "AuthorizationView",
     "ConnectedAppsView",
     "IntrospectTokenView",

@@ -60,3 +60,56 @@ def test_a_successful_sign_in_resets_the_count(client):
     assert sign_in(client, "alice", PASSWORD).status_code == 302
     client.logout()
     assert sign_in(client, "alice", "wrong").status_code == 200
+
+
+# --- Sent by an app -------------------------------------------------------------------------
+
+
+def sent_by_app(client, app):
+    """Follow an app's authorization request to the sign-in page, as a browser not signed in would."""
+    from tests.authserver.helpers import authorize_url, pkce_pair
+
+    _verifier, challenge = pkce_pair()
+    to_login = client.get(authorize_url(app, challenge))
+    assert to_login.status_code == 302
+    return client.get(to_login["Location"])
+
+
+def test_sign_in_page_names_the_site_and_the_app_that_sent_the_person(client):
+    from tests.factories import make_client
+
+    page = sent_by_app(client, make_client(name="Inbox Helper"))
+    html = page.content.decode()
+    assert "Sign in to Django MCP to continue to" in html and "<bdi>Inbox Helper</bdi>" in html
+    assert "Cancel and go back to <bdi>Inbox Helper</bdi>" in html
+
+
+def test_sign_in_page_without_an_app_names_only_the_site(client):
+    html = client.get("/accounts/login/").content.decode()
+    assert "<h1>Sign in to Django MCP</h1>" in html
+    assert "Cancel and go back" not in html
+
+
+def test_rfc6749_4_1_2_1_cancel_answers_the_app_access_denied_with_state_and_iss(client):
+    from tests.authserver.helpers import ISSUER, redirect_params
+    from tests.factories import REDIRECT_URI, make_client
+
+    page = sent_by_app(client, make_client(name="Inbox Helper"))
+    cancelled = client.get(page.context["cancel_url"])
+    assert cancelled["Location"].startswith(REDIRECT_URI + "?")
+    assert redirect_params(cancelled) == {
+        "error": "access_denied",
+        "error_description": "The person cancelled signing in.",
+        "state": "state-123",
+        "iss": ISSUER,
+    }
+
+
+def test_rfc9700_4_1_cancel_never_redirects_to_a_uri_the_client_did_not_register(client):
+    from tests.factories import make_client
+
+    app = make_client(name="Inbox Helper")
+    query = f"response_type=code&client_id={app.client_id}&redirect_uri=https://evil.example/cb&state=s"
+    response = client.get("/o/authorize/cancel/?" + query)
+    assert response.status_code == 400
+    assert "Location" not in response

@@ -7,6 +7,7 @@ import sys
 import time
 
 import httpx2
+import uvicorn
 
 from live.paths import MCP_PATH
 from live.server import PROJECT_DIR, LiveServer
@@ -41,8 +42,14 @@ def test_runserver_with_autoreload_serves_django_and_the_mcp_endpoint(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             output = process.communicate(timeout=5)[0].decode()
-    assert "Starting development server at" in output
-    assert "Watching for file changes" in output
+    # One honest banner, once: ASGI on uvicorn, development only, and where a person goes next.
+    assert output.count("Watching for file changes") == 1
+    assert output.count(f"Serving the site's ASGI application on uvicorn {uvicorn.__version__} at {server.url}/") == 1
+    assert "for development only" in output
+    assert f"MCP endpoint  {server.url}{MCP_PATH}" in output
+    assert f"Sign in       {server.url}/accounts/login/" in output
+    assert f"Admin         {server.url}/admin/" in output
+    assert "WSGI" not in output and "Starting development server" not in output
 
 
 def test_runserver_reports_a_port_in_use(tmp_path, running_server):

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.core import signing
+from django.http import HttpResponseNotAllowed
+from django.views import View
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
@@ -230,3 +232,23 @@ class AuthorizationView(dot_views.AuthorizationView):
             redirect_uri=request_data["redirect_uri"],
         )
         return self.error_response(failure, application=None)
+
+
+class AuthorizationCancelView(AuthorizationView):
+    """ "Cancel and go back to <app>" on the sign-in page: the authorization request (the same query
+    as ``/o/authorize/``) answered ``access_denied`` to the client's redirect URI, with ``state`` and
+    ``iss`` (RFC 6749 §4.1.2.1), by someone not signed in. Validated as the authorization endpoint
+    validates it, so it only ever redirects where a request to that endpoint could (RFC 9700 §4.1)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        return View.dispatch(self, request, *args, **kwargs)  # no sign-in: the person is cancelling it
+
+    def get(self, request, *args, **kwargs):
+        try:
+            _scopes, credentials = self.validate_authorization_request(request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        return self._redirect_error("access_denied", "The person cancelled signing in.", credentials)
+
+    def post(self, request, *args, **kwargs):
+        return HttpResponseNotAllowed(["GET"])

@@ -5,7 +5,8 @@ command (the staticfiles one) with its two public hooks set: ``get_handler`` ans
 application, and ``server_cls`` is a server that binds the address Django asks for and serves that
 application with uvicorn (``uvicorn.Server.run(sockets=...)``, its public API). Everything else is
 Django's: its arguments (``[addr:port]``, ``--ipv6``, ``--noreload``, ``--nostatic``,
-``--skip-checks``), system and migration checks, banner, port errors and autoreloader.
+``--skip-checks``), system and migration checks, port errors and autoreloader; the banner
+(``on_bind``) says what runs and where the MCP endpoint, sign-in and admin are.
 
 The application is ``ASGI_APPLICATION`` when the site sets it (it must mount MCP with
 ``mcpapp.asgi.mcp_asgi_application``); when unset (``startproject`` sets only ``WSGI_APPLICATION``),
@@ -14,6 +15,8 @@ Django's ASGI handler with MCP mounted, and static files served as Django's runs
 
 import os
 import socket
+import sys
+from datetime import datetime
 
 import uvicorn
 from django.conf import settings
@@ -21,9 +24,12 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.contrib.staticfiles.management.commands.runserver import Command as StaticfilesRunserver
 from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
 from django.utils.module_loading import import_string
 
+from authserver.resources import public_origin
 from mcpapp.asgi import mcp_asgi_application, mounts_mcp
+from mcpapp.conf import resource_path
 
 
 class UvicornServer:
@@ -67,6 +73,28 @@ class UvicornServer:
 class Command(StaticfilesRunserver):
     help = "Serves the site (Django and the MCP endpoint) on uvicorn, for development."
     server_cls = UvicornServer
+
+    def on_bind(self, server_port):
+        # Django's banner says "development server" and points at WSGI servers; this one says what
+        # runs, once, and where a person goes next.
+        host = (
+            "localhost" if self.addr in ("0", "0.0.0.0", "::") else (f"[{self.addr}]" if self._raw_ipv6 else self.addr)
+        )
+        origin = public_origin(f"{self.protocol}://{host}:{server_port}")
+        quit_command = "CTRL-BREAK" if sys.platform == "win32" else "CONTROL-C"
+        lines = [
+            f"{datetime.now():%B %d, %Y - %X} · Django {self.get_version()} · settings {settings.SETTINGS_MODULE!r}",
+            f"Serving the site's ASGI application on uvicorn {uvicorn.__version__} at {origin}/",
+            "(for development only; production runs uvicorn workers behind a proxy: README, Running in production)",
+            f"  MCP endpoint  {origin}{resource_path()}",
+        ]
+        for label, name in (("Sign in     ", "authserver:login"), ("Admin       ", "admin:index")):
+            try:
+                lines.append(f"  {label}  {origin}{reverse(name)}")
+            except NoReverseMatch:  # the site does not include those URLs
+                pass
+        lines.append(f"Quit with {quit_command}.")
+        self.stdout.write("\n".join(lines))
 
     def get_handler(self, *args, **options):
         asgi_application = getattr(settings, "ASGI_APPLICATION", None)
