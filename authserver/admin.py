@@ -1,6 +1,8 @@
 """Admin for operators: clients (how they registered, whose, trusted or not, in use or not), tokens
 (who, which client, what for, until when, never the token itself), consent, and the audit trail."""
 
+from datetime import timedelta
+
 import django.contrib.auth.admin  # noqa: F401 - registers the user admin, which is extended below
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -8,19 +10,33 @@ from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.html import format_html
-from oauth2_provider.admin import AccessTokenAdmin, ApplicationAdmin, GrantAdmin, RefreshTokenAdmin
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+from oauth2_provider.admin import AccessTokenAdmin, ApplicationAdmin, GrantAdmin, IDTokenAdmin, RefreshTokenAdmin
+from oauth2_provider.forms import ApplicationForm
+from oauth2_provider.models import get_access_token_model, get_grant_model, get_id_token_model, get_refresh_token_model
+from oauth2_provider.settings import oauth2_settings
 
 from authserver.accounts import user_sign_out_everywhere
 from authserver.audit import audit_record
-from authserver.clients import client_disable, client_revoke_tokens
+from authserver.clients import client_disable, client_prune, client_revoke_tokens
 from authserver.consent import consent_revoke
-from authserver.models import Application, AuditEvent, ConsentGrant
+from authserver.models import (
+    AccessTokenRecord,
+    Application,
+    AuditEvent,
+    ConsentGrant,
+    GrantRecord,
+    IDTokenRecord,
+    RefreshTokenRecord,
+)
 from authserver.revocation import live_access_tokens
 
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
 Grant = get_grant_model()
+IDToken = get_id_token_model()
+# OAuth 2.1 §10 drops the implicit and password grants; what an operator may still make a client for.
+OAUTH_2_1_GRANT_TYPES = (Application.GRANT_AUTHORIZATION_CODE, Application.GRANT_CLIENT_CREDENTIALS)
+IDLE_DAYS = 30  # the "idle" filter: no code or token for this long
 
 
 def _count(queryset):
@@ -29,22 +45,110 @@ def _count(queryset):
     return Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n"), output_field=IntegerField()), 0)
 
 
+class FirstPartyFilter(admin.SimpleListFilter):
+    """DOT's ``skip_authorization``, named as the column and the actions name it."""
+
+    title = "first-party"
+    parameter_name = "first_party"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "first-party (no consent page)"), ("no", "third-party (consent page)"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(skip_authorization=self.value() == "yes")
+        return queryset
+
+
+class UseFilter(admin.SimpleListFilter):
+    title = "use"
+    parameter_name = "use"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("never", "never used"),
+            ("idle", f"idle (no use in {IDLE_DAYS} days)"),
+            ("recent", f"used in the last {IDLE_DAYS} days"),
+        )
+
+    def queryset(self, request, queryset):
+        idle_since = timezone.now() - timedelta(days=IDLE_DAYS)
+        return {
+            "never": queryset.filter(last_used__isnull=True),
+            "idle": queryset.filter(last_used__lt=idle_since),
+            "recent": queryset.filter(last_used__gte=idle_since),
+        }.get(self.value(), queryset)
+
+
+class CopiesFilter(admin.SimpleListFilter):
+    """Agents that register on every connection leave copies: same name and redirect URIs."""
+
+    title = "copies"
+    parameter_name = "copies"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "registered more than once (same name and redirect URIs)"),)
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        copies = (
+            Application.objects.filter(name=OuterRef("name"), redirect_uris=OuterRef("redirect_uris"))
+            .order_by()
+            .values("name")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return queryset.annotate(copies=Subquery(copies, output_field=IntegerField())).filter(copies__gt=1)
+
+
+class ClientForm(ApplicationForm):
+    """DOT's client form, offering only OAuth 2.1's grant types, and no secret talk for a public client."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        grant_types = self.fields.get("authorization_grant_type")
+        if grant_types is not None:
+            grant_types.choices = [choice for choice in grant_types.choices if choice[0] in OAUTH_2_1_GRANT_TYPES]
+        algorithm = self.fields.get("algorithm")
+        if algorithm is not None and self.instance.pk and self.instance.client_type == Application.CLIENT_PUBLIC:
+            # HS256 signs ID tokens with the client secret, which a public client does not have; DOT's
+            # widget carries warnings about that secret.
+            algorithm.choices = [choice for choice in algorithm.choices if choice[0] != Application.HS256_ALGORITHM]
+            algorithm.widget.attrs = {
+                name: value
+                for name, value in algorithm.widget.attrs.items()
+                if not name.startswith(("data-hs256", "data-client-secret"))
+            }
+
+
 class ClientAdmin(ApplicationAdmin):
+    # Readable at 1280 px: the client ID is in the search and on the client's page, not a column.
     list_display = (
         "display_name",
-        "client_id",
         "registration_source",
         "user",
         "first_party",
         "is_active",
-        "created",
         "last_used",
         "active_tokens",
     )
-    list_filter = ("registration_source", "skip_authorization", "is_active", "client_type", "may_introspect")
+    list_filter = (
+        "registration_source",
+        FirstPartyFilter,
+        UseFilter,
+        CopiesFilter,
+        "is_active",
+        "client_type",
+        "may_introspect",
+    )
     search_fields = ("name", "client_id", "user__username", "user__email")
+    ordering = ("name", "-created")  # copies of one app side by side
     readonly_fields = (*ApplicationAdmin.readonly_fields, "created", "last_used", "client_metadata")
-    actions = ["revoke_all_tokens", "mark_first_party", "mark_third_party", "disable"]
+    actions = ["revoke_all_tokens", "mark_first_party", "mark_third_party", "disable", "prune"]
+    form = ClientForm
+    # DOT's Application.get_absolute_url names a view this site does not mount.
+    view_on_site = False
 
     def get_queryset(self, request):
         now = timezone.now()
@@ -58,6 +162,22 @@ class ClientAdmin(ApplicationAdmin):
                 live_refresh=_count(RefreshToken.objects.filter(revoked__isnull=True)),
             )
         )
+
+    def get_exclude(self, request, obj=None):
+        exclude = tuple(super().get_exclude(request, obj) or ())
+        if obj is not None and obj.client_type == Application.CLIENT_PUBLIC:
+            # RFC 6749 §2.1: a public client has no secret; its page does not speak of one (nor offer
+            # HS256, which signs ID tokens with the secret).
+            exclude += ("client_secret", "hash_client_secret", "token_endpoint_auth_method")
+        return exclude
+
+    def get_deleted_objects(self, objs, request):
+        # A client's tokens, codes and registration token go with it (DOT's token admins refuse a raw
+        # delete of one token, which would orphan its refresh token; here the whole client goes). The
+        # deletion is in the audit trail (authserver.signals.client_deleted).
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        credentials = {model._meta.verbose_name for model in (AccessToken, RefreshToken, Grant, IDToken)}
+        return deleted, counts, perms_needed - credentials, protected
 
     @admin.display(description="name", ordering="name")
     def display_name(self, client):
@@ -92,6 +212,14 @@ class ClientAdmin(ApplicationAdmin):
             client_disable(client=client)
         self.message_user(request, f"Disabled {len(clients)} client(s).", messages.SUCCESS)
 
+    @admin.action(
+        description="Prune: delete the selected self-registered clients never used or idle, holding no live token"
+    )
+    def prune(self, request, queryset):
+        selected = list(queryset.values_list("pk", flat=True))
+        pruned = client_prune(pks=selected)
+        self.message_user(request, f"Pruned {pruned} of {len(selected)} selected client(s).", messages.SUCCESS)
+
     def _set_trust(self, request, queryset, *, first_party: bool):
         clients = list(queryset.exclude(skip_authorization=first_party))
         queryset.filter(pk__in=[client.pk for client in clients]).update(skip_authorization=first_party)
@@ -102,17 +230,52 @@ class ClientAdmin(ApplicationAdmin):
 
 
 class TokenListMixin:
-    """Who, which client, what for and until when; filters offer only users and clients that hold one."""
+    """Who, which client, what for and until when; filters offer only users and clients that hold one.
+    Read-only: tokens are issued by the flows and ended by revoking (the actions), not edited."""
 
     list_select_related = ("user", "application")
     list_filter = (("application", admin.RelatedOnlyFieldListFilter), ("user", admin.RelatedOnlyFieldListFilter))
     date_hierarchy = "created"
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TokenKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return (("access", "access tokens"), ("registration", "registration tokens (RFC 7592)"))
+
+    def queryset(self, request, queryset):
+        registration = oauth2_settings.DCR_REGISTRATION_SCOPE
+        return {
+            "access": queryset.exclude(scope=registration),
+            "registration": queryset.filter(scope=registration),
+        }.get(self.value(), queryset)
+
 
 class ClientAccessTokenAdmin(TokenListMixin, AccessTokenAdmin):
     # No token column at all: with COMPLIANT_BCP_RFC9700_TOKEN_STORAGE only its SHA-256 is stored.
-    list_display = ("user", "application", "scope", "resource", "expires", "created")
+    list_display = ("kind", "holder", "application", "scope", "resource", "expiry", "created")
+    list_filter = (TokenKindFilter, *TokenListMixin.list_filter)
     exclude = ("token", "token_checksum")
+
+    @admin.display(description="kind")
+    def kind(self, token):
+        # DOT keeps each self-registered client's RFC 7592 management token in this table.
+        return "registration token" if token.scope == oauth2_settings.DCR_REGISTRATION_SCOPE else "access token"
+
+    @admin.display(description="user", ordering="user")
+    def holder(self, token):
+        if token.user_id is None:
+            return "the client itself" if token.scope == oauth2_settings.DCR_REGISTRATION_SCOPE else "-"
+        return token.user
+
+    @admin.display(description="expires", ordering="expires")
+    def expiry(self, token):
+        return "never" if token.expires.year >= 9999 else token.expires
 
 
 class ClientRefreshTokenAdmin(TokenListMixin, RefreshTokenAdmin):
@@ -126,15 +289,23 @@ class ClientGrantAdmin(TokenListMixin, GrantAdmin):
     exclude = ("code", "code_challenge")
 
 
-# DOT registered its own admins when oauth2_provider.admin was imported above.
-for model, model_admin in (
-    (Application, ClientAdmin),
-    (AccessToken, ClientAccessTokenAdmin),
-    (RefreshToken, ClientRefreshTokenAdmin),
-    (Grant, ClientGrantAdmin),
+class ClientIDTokenAdmin(TokenListMixin, IDTokenAdmin):
+    list_display = ("user", "application", "expires", "created")
+
+
+# DOT registered its own admins when oauth2_provider.admin was imported above; its token tables are
+# listed here through proxies (authserver.models), beside the clients, as one "Authorization server".
+admin.site.unregister(Application)
+admin.site.register(Application, ClientAdmin)
+for model, proxy, model_admin in (
+    (AccessToken, AccessTokenRecord, ClientAccessTokenAdmin),
+    (RefreshToken, RefreshTokenRecord, ClientRefreshTokenAdmin),
+    (Grant, GrantRecord, ClientGrantAdmin),
+    (IDToken, IDTokenRecord, ClientIDTokenAdmin),
 ):
-    admin.site.unregister(model)
-    admin.site.register(model, model_admin)
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+    admin.site.register(proxy, model_admin)
 
 
 @admin.register(ConsentGrant)

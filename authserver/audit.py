@@ -85,6 +85,13 @@ def client_deletions_recorded_as(kind: AuditEvent.Kind):
         _client_deletion.reset(token)
 
 
+def current_actor():
+    """The signed-in user of the request being served (an operator in the admin), or None."""
+    request = _current_request.get()
+    user = getattr(request, "user", None)
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def client_deletion_kind() -> AuditEvent.Kind:
     return _client_deletion.get()
 

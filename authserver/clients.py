@@ -75,25 +75,29 @@ def _holding_live_credentials(pks: set[int], now: datetime) -> set[int]:
     return live
 
 
-def client_prune(*, now: datetime | None = None, batch_size: int = 500) -> int:
-    """Delete prunable clients that hold no live token or code; returns how many went.
+def client_prune(*, now: datetime | None = None, batch_size: int = 500, pks: list[int] | None = None) -> int:
+    """Delete prunable clients (of ``pks`` when given) that hold no live token or code; returns how
+    many went. Never-used ones go first, so a run cut short has removed the unused copies.
 
     Safe while serving: each batch is re-checked under a row lock in its own transaction (on SQLite,
     ``transaction_mode="IMMEDIATE"`` serializes writers instead), so a client that gets a code or a
     token meanwhile is either seen as used or its insert waits and finds the client still there.
     """
     now = now or timezone.now()
+    candidates = _prunable(now) if pks is None else _prunable(now).filter(pk__in=pks)
     deleted = 0
-    last_pk = 0
-    while True:
-        batch = list(_prunable(now).filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:batch_size])
-        if not batch:
-            return deleted
-        last_pk = batch[-1]
-        with transaction.atomic():
-            locked = set(_prunable(now).select_for_update().filter(pk__in=batch).values_list("pk", flat=True))
-            doomed = locked - _holding_live_credentials(locked, now)
-            with client_deletions_recorded_as(AuditEvent.Kind.CLIENT_PRUNED):
-                for client in Application.objects.filter(pk__in=doomed):
-                    client.delete()
-            deleted += len(doomed)
+    for stage in (candidates.filter(last_used__isnull=True), candidates.filter(last_used__isnull=False)):
+        last_pk = 0
+        while True:
+            batch = list(stage.filter(pk__gt=last_pk).order_by("pk").values_list("pk", flat=True)[:batch_size])
+            if not batch:
+                break
+            last_pk = batch[-1]
+            with transaction.atomic():
+                locked = set(_prunable(now).select_for_update().filter(pk__in=batch).values_list("pk", flat=True))
+                doomed = locked - _holding_live_credentials(locked, now)
+                with client_deletions_recorded_as(AuditEvent.Kind.CLIENT_PRUNED):
+                    for client in Application.objects.filter(pk__in=doomed):
+                        client.delete()
+                deleted += len(doomed)
+    return deleted

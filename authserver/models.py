@@ -8,7 +8,7 @@ from django.contrib.auth.hashers import identify_hasher
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from oauth2_provider.models import AbstractApplication
+from oauth2_provider.models import AbstractApplication, AccessToken, Grant, IDToken, RefreshToken
 from oauth2_provider.settings import oauth2_settings
 
 from authserver.display_text import display_text_problem
@@ -252,7 +252,7 @@ class AuditEvent(models.Model):
         verbose_name = "audit event"
 
     def __str__(self):
-        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.kind}"
+        return f"{self.get_kind_display().capitalize()}, {self.time:%Y-%m-%d %H:%M:%S}"
 
 
 class RedeemedCode(models.Model):
@@ -273,3 +273,30 @@ class RedeemedCode(models.Model):
 
     def __str__(self):
         return f"Code redeemed {self.redeemed:%Y-%m-%d %H:%M:%S}"  # never the code, not even its hash
+
+
+# django-oauth-toolkit's token tables (its stock models: this app swaps only the client model), as
+# proxies here so the admin lists them with the clients, the consent grants and the audit trail in one
+# section. The rows stay DOT's: no table or field is added.
+class AccessTokenRecord(AccessToken):
+    class Meta:
+        proxy = True
+        verbose_name = "access or registration token"
+
+
+class RefreshTokenRecord(RefreshToken):
+    class Meta:
+        proxy = True
+        verbose_name = "refresh token"
+
+
+class GrantRecord(Grant):
+    class Meta:
+        proxy = True
+        verbose_name = "pending authorization code"
+
+
+class IDTokenRecord(IDToken):
+    class Meta:
+        proxy = True
+        verbose_name = "ID token"

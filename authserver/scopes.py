@@ -94,7 +94,7 @@ class ScopeRegistry:
 
 
 scope_registry = ScopeRegistry(
-    Scope("mcp", "Use the tools of this site's MCP server on your behalf", base=True),
+    Scope("mcp", "Connect to this site as you", base=True),
     Scope("profile", "See your username and name"),
     Scope("email", "See your email address"),
     Scope("openid", "Sign you in with OpenID Connect"),

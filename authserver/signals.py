@@ -1,7 +1,7 @@
 """Receivers: what DOT, Django's sign-in and django-axes announce, turned into "last used" and audit
 events. (The one signal this app sends, ``access_tokens_revoked``, is in ``authserver.revocation``.)"""
 
-from authserver.audit import audit_record, client_deletion_kind
+from authserver.audit import audit_record, client_deletion_kind, current_actor
 from authserver.clients import client_touch
 from authserver.consent import consent_touch
 from authserver.models import AuditEvent
@@ -32,7 +32,14 @@ def client_saved(sender, instance, created, raw=False, **kwargs):
 
 
 def client_deleted(sender, instance, **kwargs):
-    audit_record(kind=client_deletion_kind(), client=instance, client_gone=True, source=instance.registration_source)
+    # Who deleted it: the operator in the admin (no one for `manage.py prune`).
+    audit_record(
+        kind=client_deletion_kind(),
+        user=current_actor(),
+        client=instance,
+        client_gone=True,
+        source=instance.registration_source,
+    )
 
 
 def login_failed(sender, credentials, request=None, **kwargs):

@@ -10,18 +10,22 @@ class Form:
     method: str
     fields: list[tuple[str, str]] = field(default_factory=list)  # successful controls, in page order
     checkboxes: list[tuple[str, str]] = field(default_factory=list)  # (name, value) of ticked boxes
+    unticked: list[tuple[str, str]] = field(default_factory=list)  # (name, value) of boxes left unticked
     buttons: list[tuple[str, str]] = field(default_factory=list)  # (name, value) of submit buttons
 
     @property
     def names(self) -> set[str]:
         return {name for name, _ in self.fields + self.checkboxes}
 
-    def submission(self, button: str | None = None, untick: tuple[str, ...] = (), **values: str):
+    def submission(
+        self, button: str | None = None, untick: tuple[str, ...] = (), tick: tuple[str, ...] = (), **values: str
+    ):
         """What a browser sends when the person fills ``values``, unticks the boxes whose values are
-        in ``untick`` and clicks the submit button named ``button``."""
+        in ``untick``, ticks those in ``tick`` and clicks the submit button named ``button``."""
         data = [(name, values.pop(name, value)) for name, value in self.fields]
         data += list(values.items())
         data += [(name, value) for name, value in self.checkboxes if value not in untick]
+        data += [(name, value) for name, value in self.unticked if value in tick]
         data += [(name, value) for name, value in self.buttons if name and name == button]
         return data
 
@@ -42,8 +46,9 @@ class _FormParser(HTMLParser):
         if tag == "button" and kind == "submit" or tag == "input" and kind == "submit":
             form.buttons.append((name or "", attrs.get("value") or ""))
         elif tag == "input" and kind == "checkbox":
-            if name and "checked" in attrs:
-                form.checkboxes.append((name, attrs.get("value") or "on"))
+            if name:
+                ticked = form.checkboxes if "checked" in attrs else form.unticked
+                ticked.append((name, attrs.get("value") or "on"))
         elif tag == "input" and name:
             form.fields.append((name, attrs.get("value") or ""))
 

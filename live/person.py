@@ -14,11 +14,20 @@ def origin(url: str) -> str:
 
 
 class Person:
-    def __init__(self, username: str, password: str, *, allow: bool = True, untick: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        username: str,
+        password: str,
+        *,
+        allow: bool = True,
+        untick: tuple[str, ...] = (),
+        tick: tuple[str, ...] = (),
+    ):
         self.username = username
         self.password = password
         self.allow = allow
         self.untick = untick  # scopes the person unticks on the consent page
+        self.tick = tick  # optional scopes the page offers (unticked) that the person ticks
         self.browser = httpx2.Client(follow_redirects=False, timeout=30)
         self.pages: list[str] = []  # paths of the pages the person was shown, in order
         self.consent_pages: list[str] = []  # the consent pages' HTML
@@ -39,12 +48,13 @@ class Person:
                 continue
             assert response.status_code == 200, f"{url} answered {response.status_code}: {response.text[:300]}"
             self.pages.append(urlsplit(url).path)
-            form = parse_forms(response.text)[0]
+            # The sign-in form, or the consent form (not the consent page's "Not you? Sign out").
+            form = next(form for form in parse_forms(response.text) if {"password", "consent_request"} & form.names)
             if "password" in form.names:
                 data = form.submission(username=self.username, password=self.password)
             else:
                 self.consent_pages.append(response.text)
-                data = form.submission(button="allow" if self.allow else "deny", untick=self.untick)
+                data = form.submission(button="allow" if self.allow else "deny", untick=self.untick, tick=self.tick)
             target = urljoin(url, form.action or url)
             answer = self.browser.post(
                 target, content=urlencode(data), headers={"Content-Type": "application/x-www-form-urlencoded"}

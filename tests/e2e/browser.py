@@ -23,6 +23,8 @@ CHROMIUM_ARGS = [
 # Any URL that is not on this machine: aborted, so a page cannot reach the internet.
 NOT_LOOPBACK = re.compile(r"^(?!(?:https?|wss?)://(?:127\.0\.0\.1|localhost)(?:[:/]|$))[a-z]+://")
 SCREENSHOTS = PROJECT_DIR / "test-results" / "screenshots"
+# axe-core, from tests/interop/axe (installed by bin/test from its lock file).
+AXE = PROJECT_DIR / "tests" / "interop" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 PASSWORD = "a browser-typed password"
 
 
@@ -51,6 +53,16 @@ def browser_page(browser, *, width: int, height: int, timeout_ms: int):
 def screenshot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def axe_violations(page) -> list[dict]:
+    """What axe-core finds wrong with the page as it is now (its default rules: WCAG 2 A/AA and best
+    practices), as {rule, impact, where} per violation."""
+    page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => (await axe.run(document)).violations.map(
+            (v) => ({rule: v.id, impact: v.impact, where: v.nodes.map((n) => n.target.join(" "))}))"""
+    )
 
 
 def person_signs_up(server, prefix: str, **names) -> str:

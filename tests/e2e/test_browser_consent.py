@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from live.paths import MCP_PATH
 from live.server import free_port
 from tests.authserver.helpers import pkce_pair
-from tests.e2e.browser import browser_page, chromium, person_signs_in, person_signs_up, screenshot
+from tests.e2e.browser import axe_violations, browser_page, chromium, person_signs_in, person_signs_up, screenshot
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,12 @@ class Agent:
             return thread.submit(anyio.run, call).result(timeout=60)
 
 
+WHOAMI_SUMMARY = "Who you are on this site: your user id, username and name, and your email if you allowed `email`."
+
+
 def sign_in(page, username):
+    expect(page.get_by_role("heading", name="Sign in to Django MCP to continue to")).to_be_visible()
+    assert axe_violations(page) == []
     person_signs_in(page, username, screenshot_name="login")
 
 
@@ -119,14 +124,15 @@ def test_person_unticks_email_and_the_agent_never_sees_it(running_server, page, 
     page.goto(agent.authorization_url())
     sign_in(page, person)
 
-    expect(page.get_by_role("heading", name="Allow SmartMail AI to access your account?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Allow SmartMail AI to use your Django MCP account?")).to_be_visible()
     expect(page.get_by_text("registered itself with this site automatically")).to_be_visible()
     expect(page.get_by_text("It runs on this computer.")).to_be_visible()
     expect(page.locator("code", has_text="127.0.0.1")).to_be_visible()
-    expect(page.get_by_label("Use the tools of this site's MCP server on your behalf")).to_be_disabled()
+    expect(page.get_by_label("Connect to this site as you")).to_be_disabled()
     expect(page.get_by_label("See your username and name")).to_be_checked()
     email = page.get_by_label("See your email address")
     expect(email).to_be_checked()
+    assert axe_violations(page) == []
     screenshot(page, "consent")
     email.uncheck()
     page.get_by_role("button", name="Allow").click()
@@ -146,7 +152,7 @@ def test_person_denies_and_the_agent_gets_access_denied(running_server, page, pe
     agent = Agent(running_server, page, name="Pushy Agent")
     page.goto(agent.authorization_url())
     sign_in(page, person)
-    expect(page.get_by_role("heading", name="Allow Pushy Agent to access your account?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Allow Pushy Agent to use your Django MCP account?")).to_be_visible()
     page.get_by_role("button", name="Deny").click()
 
     assert agent.received(page) == {"error": "access_denied", "state": agent.state, "iss": running_server.url}
@@ -163,9 +169,16 @@ def test_person_revokes_a_connected_app_and_its_token_stops_working(running_serv
     page.goto(running_server.url + "/accounts/connected-apps/")
     card = page.get_by_role("listitem").filter(has_text="Revocable Agent")
     expect(card.get_by_text("See your username and name")).to_be_visible()
+    expect(card.locator(".app-tools li")).to_have_text(["Who am I"])
     expect(card.get_by_text("last used")).to_be_visible()
     screenshot(page, "connected-apps")
-    card.get_by_role("button", name="Revoke access for Revocable Agent").click()
+    assert axe_violations(page) == []
+    card.get_by_role("link", name="Revoke access for Revocable Agent").click()
+    # Asked once more; nothing happened yet.
+    expect(page.get_by_role("heading", name="Revoke access for Revocable Agent?")).to_be_visible()
+    assert axe_violations(page) == []
+    assert agent.whoami(tokens["access_token"]).structured_content["username"] == person
+    page.get_by_role("button", name="Revoke access").click()
     expect(page.get_by_role("status")).to_have_text("Revocable Agent can no longer access your account.")
     expect(page.get_by_text("Revocable Agent", exact=True)).to_have_count(0)
 
@@ -187,14 +200,73 @@ def test_step_up_consent_asks_only_for_the_new_scope(running_server, page, perso
 
     # The tool call that needed `notes:write` was refused; the agent asks for it on top of what it has.
     page.goto(agent.authorization_url(scope="mcp notes:read notes:write"))
-    expect(page.get_by_role("heading", name="Allow Note Taker to access your account?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Allow Note Taker to use your Django MCP account?")).to_be_visible()
     expect(page.get_by_label("Add notes for you")).to_be_checked()
     expect(page.get_by_label("Read your notes")).to_have_count(0)
-    expect(page.get_by_label("Use the tools of this site's MCP server on your behalf")).to_have_count(0)
+    expect(page.get_by_label("Connect to this site as you")).to_have_count(0)
     # What it keeps from before is said, not asked again.
     expect(page.locator("#already-allowed li")).to_have_text(
-        ["Use the tools of this site's MCP server on your behalf", "Read your notes"]
+        ["Connect to this site as you", "Read your notes (List my notes, Search my notes)"]
     )
     screenshot(page, "step-up-consent")
     page.get_by_role("button", name="Allow").click()
     assert agent.redeem(agent.received(page)["code"])["scope"] == "mcp notes:read notes:write"
+
+
+def test_person_sees_the_tools_and_ticks_the_offered_email_by_keyboard_alone(running_server, page, person):
+    """The consent page works without a mouse: Tab to the offered `email` box, Space to tick it,
+    Tab to Allow, Enter. The agent asked for `profile` only; whoami then shows the email."""
+    agent = Agent(running_server, page, name="Keyboard Agent")
+    page.goto(agent.authorization_url(scope="mcp profile"))
+    sign_in(page, person)
+
+    expect(page.locator("#asked-scopes .tools li")).to_have_text(["Who am I: " + WHOAMI_SUMMARY])
+    offered = page.get_by_label("See your email address")
+    expect(offered).not_to_be_checked()
+    expect(page.get_by_text("Who am I can also show your email")).to_be_visible()
+    expect(page.get_by_text("access ends after 30 days without use")).to_be_visible()
+    assert axe_violations(page) == []
+
+    for _ in range(40):  # bounded: the page has a handful of focusable controls
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "scope-email":
+            break
+    page.keyboard.press("Space")
+    expect(offered).to_be_checked()
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.name") == "allow":
+            break
+    page.keyboard.press("Enter")
+
+    tokens = agent.redeem(agent.received(page)["code"])
+    assert tokens["scope"] == "mcp profile email"
+    assert agent.whoami(tokens["access_token"]).structured_content["email"] == "bea@example.com"
+
+
+def test_person_cancels_signing_in_and_the_agent_gets_access_denied(running_server, page):
+    agent = Agent(running_server, page, name="Cancelled Agent")
+    page.goto(agent.authorization_url())
+    expect(page.get_by_role("heading", name="Sign in to Django MCP to continue to Cancelled Agent")).to_be_visible()
+    page.get_by_role("link", name="Cancel and go back to Cancelled Agent").click()
+    assert agent.received(page) == {
+        "error": "access_denied",
+        "error_description": "The person cancelled signing in.",
+        "state": agent.state,
+        "iss": running_server.url,
+    }
+
+
+def test_home_page_and_not_you_sign_out_pass_axe(running_server, page, person):
+    page.goto(running_server.url + "/")
+    expect(page.locator("#mcp-url")).to_have_text(running_server.url + MCP_PATH)
+    assert axe_violations(page) == []
+    screenshot(page, "home")
+
+    agent = Agent(running_server, page, name="Shared Laptop Agent")
+    page.goto(agent.authorization_url(scope="mcp"))
+    sign_in(page, person)
+    expect(page.get_by_text(f"Signed in to Django MCP as {person}.")).to_be_visible()
+    page.get_by_role("button", name="Not you? Sign out").click()
+    # Signed out, and back at the sign-in page for the same request.
+    expect(page.get_by_role("heading", name="Sign in to Django MCP to continue to Shared Laptop Agent")).to_be_visible()

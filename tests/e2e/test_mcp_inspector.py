@@ -149,9 +149,9 @@ def test_mcp_inspector_signs_in_steps_up_to_profile_and_shows_whoami(running_ser
     person_signs_in(page, person)
 
     page.wait_for_url(authorize + "**")
-    expect(page.get_by_role("heading", name="Allow MCP Inspector to access your account?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Allow MCP Inspector to use your Django MCP account?")).to_be_visible()
     expect(page.get_by_text("registered itself with this site automatically")).to_be_visible()
-    expect(page.get_by_label("Use the tools of this site's MCP server on your behalf")).to_be_disabled()
+    expect(page.get_by_label("Connect to this site as you")).to_be_disabled()
     # It asked for the 401's scope only (MCP authorization, scope selection): nothing about the person yet.
     expect(page.get_by_label("See your username and name")).to_have_count(0)
     screenshot(page, "inspector-consent")
@@ -169,15 +169,16 @@ def test_mcp_inspector_signs_in_steps_up_to_profile_and_shows_whoami(running_ser
 
     # whoami needs `profile`: the 403's challenge becomes the Inspector's step-up dialog.
     step_up = page.get_by_role("dialog", name="Additional permissions required")
-    expect(step_up).to_contain_text("This operation needs additional scope: profile.")
+    expect(step_up).to_contain_text("This operation needs additional scope")
+    expect(step_up).to_contain_text("profile")
     screenshot(page, "inspector-step-up")
     step_up.get_by_role("button", name="Authorize").click()
 
     # Still signed in, the same registered client: our consent page asks only for what is new.
     page.wait_for_url(authorize + "**")
-    expect(page.get_by_role("heading", name="Allow MCP Inspector to access your account?")).to_be_visible()
+    expect(page.get_by_role("heading", name="Allow MCP Inspector to use your Django MCP account?")).to_be_visible()
     expect(page.get_by_label("See your username and name")).to_be_checked()
-    expect(page.locator("#already-allowed li")).to_have_text(["Use the tools of this site's MCP server on your behalf"])
+    expect(page.locator("#already-allowed li")).to_have_text(["Connect to this site as you"])
     page.get_by_role("button", name="Allow").click()
 
     page.wait_for_url(f"http://127.0.0.1:{inspector.port}/**")

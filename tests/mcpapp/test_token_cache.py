@@ -176,7 +176,8 @@ def test_revoked_in_the_admin(used_tokens, operator, model):
     token = used_tokens["access_token" if model == "accesstoken" else "refresh_token"]
     Model = get_access_token_model() if model == "accesstoken" else get_refresh_token_model()
     row = Model.objects.get(token_checksum=token_checksum(token))
-    acted = operator.post(f"/admin/oauth2_provider/{model}/", {"action": "revoke_tokens", "_selected_action": [row.pk]})
+    action = {"action": "revoke_tokens", "_selected_action": [row.pk]}
+    acted = operator.post(f"/admin/authserver/{model}record/", action)
     assert acted.status_code == 302
     assert served(used_tokens["access_token"]) == 401
 
