@@ -2,6 +2,7 @@
 ``override_settings`` reach the code at once (nothing is read at import), and a typo is refused."""
 
 import pytest
+from django.core.signals import setting_changed
 from django.test import override_settings
 
 from authserver.conf import DEFAULTS as AUTHSERVER_DEFAULTS
@@ -14,6 +15,9 @@ from mcpapp.token_cache import verified_tokens
 def test_a_site_that_sets_nothing_gets_every_default(settings):
     del settings.AUTHSERVER
     del settings.MCPAPP
+    # pytest-django deletes without Django's setting_changed signal (override_settings sends it).
+    for name in ("AUTHSERVER", "MCPAPP"):
+        setting_changed.send(sender=type(settings), setting=name, value=None, enter=True)
     assert {name: getattr(authserver_settings, name) for name in AUTHSERVER_DEFAULTS} == AUTHSERVER_DEFAULTS
     assert mcpapp_settings.MOUNT_PATH == "/star" and resource_path() == "/star/mcp"
     assert verified_tokens.seconds == 60.0
