@@ -30,7 +30,7 @@ class Identity(TypedDict, total=False):
     annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
 )
 async def whoami() -> Identity:
-    """Who you are on this site: your user id, username and name, and your email if you allowed `email`."""
+    """Who you are on this site: your user id, username and name, and your email if you allowed it."""
     token = current_token()
     return Identity(
         **released_claims(token.user_claims, scope_registry.expand(token.scopes)),

@@ -164,3 +164,14 @@ def test_refresh_tokens_of_a_pruned_client_go_with_it(client, alice):
 
     assert client_prune(now=later) == 1
     assert not Application.objects.exists()
+
+
+def test_prune_removes_never_used_copies_before_idle_clients():
+    long_ago = timezone.now() - timedelta(days=200)
+    idle = make_client(name="Idle agent", registration_source="dcr", last_used=long_ago)
+    copies = [make_client(name="Chatty Agent", registration_source="dcr") for _ in range(2)]
+    Application.objects.filter(pk__in=[idle.pk, *(copy.pk for copy in copies)]).update(created=long_ago)
+
+    assert client_prune(batch_size=1) == 3
+    order = AuditEvent.objects.filter(kind=AuditEvent.Kind.CLIENT_PRUNED).order_by("pk")
+    assert list(order.values_list("client_name", flat=True)) == ["Chatty Agent", "Chatty Agent", "Idle agent"]

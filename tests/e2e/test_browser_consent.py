@@ -110,7 +110,7 @@ class Agent:
             return thread.submit(anyio.run, call).result(timeout=60)
 
 
-WHOAMI_SUMMARY = "Who you are on this site: your user id, username and name, and your email if you allowed `email`."
+WHOAMI_SUMMARY = "Who you are on this site: your user id, username and name, and your email if you allowed it."
 
 
 def sign_in(page, username):

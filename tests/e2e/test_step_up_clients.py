@@ -100,3 +100,24 @@ def test_mcp_sdk_2_client_is_asked_once_per_new_scope_and_keeps_every_scope(runn
     assert asked[-2:] == [["notes:read"], ["notes:write"]]
     assert len(asked) == (4 if mode == "legacy" else 3)
     assert set(agent.storage.tokens.scope.split()) == EVERY_SCOPE
+
+
+@pytest.mark.parametrize("ticks_email", [True, False])
+def test_with_the_stock_sdk_client_whoami_shows_the_email_only_to_a_person_who_ticked_it(running_server, ticks_email):
+    """`whoami` uses `email` if granted; no client asks for it (the challenges name `mcp`, then `profile`),
+    so the consent page offers it unticked and the person decides."""
+    person = new_person(running_server, "wes", tick=("email",) if ticks_email else ())
+    agent = Agent(running_server.url + MCP_PATH, person)
+
+    async def whoami():
+        async with agent.connect(mode="legacy") as client:
+            return await client.call_tool("whoami", {})
+
+    claims = anyio.run(whoami).structured_content
+    assert "Who am I can also show your email" in person.consent_pages[-1]
+    assert ("email" in claims) is ticks_email
+    if ticks_email:
+        assert claims["email"] == f"{person.username}@example.com"
+        assert agent.storage.tokens.scope == "mcp profile email"
+    else:
+        assert agent.storage.tokens.scope == "mcp profile"

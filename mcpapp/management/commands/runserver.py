@@ -95,6 +95,7 @@ class Command(StaticfilesRunserver):
                 pass
         lines.append(f"Quit with {quit_command}.")
         self.stdout.write("\n".join(lines))
+        self.stdout.flush()  # seen at once even when stdout is a pipe or a log file
 
     def get_handler(self, *args, **options):
         asgi_application = getattr(settings, "ASGI_APPLICATION", None)

@@ -140,9 +140,12 @@ function attributes(source) {
   return found;
 }
 
-/** The first form of a page: its action and what a browser submits (fields, ticked boxes, buttons). */
+/** The page's sign-in or consent form (not the consent page's "Not you? Sign out"): its action and what a
+ * browser submits (fields, ticked boxes, buttons). */
 function firstForm(html) {
-  const start = html.search(/<form\b/i);
+  const marker = html.search(/name="(password|consent_request)"/);
+  if (marker < 0) return undefined;
+  const start = html.lastIndexOf("<form", marker);
   if (start < 0) return undefined;
   const end = html.indexOf("</form>", start);
   const body = html.slice(start, end < 0 ? undefined : end);
@@ -165,7 +168,7 @@ class Person {
     this.password = password;
     this.cookies = new Map();
     this.pages = []; // paths of the pages the person was shown, in order
-    this.consentsAsked = []; // per consent page, the scopes it asks for (its checkboxes)
+    this.consentsAsked = []; // per consent page, the scopes it asks for (its ticked checkboxes)
   }
 
   async visit(url, init = {}) {
@@ -204,7 +207,9 @@ class Person {
         const filled = { username: this.username, password: this.password };
         data = form.fields.map(([name, value]) => [name, filled[name] ?? value]);
       } else {
-        this.consentsAsked.push([...html.matchAll(/<input type="checkbox" id="scope-([^"]+)"/g)].map((m) => m[1]));
+        this.consentsAsked.push(
+          [...html.matchAll(/<input type="checkbox" id="scope-([^"]+)"[^>]* checked/g)].map((m) => m[1]),
+        );
         data = [...form.fields, ...form.buttons.filter(([name]) => name === "allow")];
       }
       const target = new URL(form.action || url, url).href;
