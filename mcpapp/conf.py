@@ -6,10 +6,10 @@ resource identifiers and the RFC 9728 metadata URLs cannot drift apart. Misconfi
 reported by ``manage.py check`` (``mcpapp/checks.py``).
 """
 
-from importlib import metadata
 from typing import Any
 
 from authserver.conf import AppSettings
+from mcpapp import __version__
 
 DEFAULTS: dict[str, Any] = {
     # Where the MCP endpoints live: <MOUNT_PATH>/mcp (Streamable HTTP), <MOUNT_PATH>/sse and
@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "MOUNT_PATH": "/star",
     # The name MCP clients show (serverInfo) and RFC 9728's resource_name.
     "SERVER_NAME": "Django MCP",
-    # serverInfo.version; None: the installed django-mcp-oauth package's version.
+    # serverInfo.version; None: this package's version (mcpapp.__version__).
     "SERVER_VERSION": None,
     # Stateless Streamable HTTP: no per-process session state, so any worker can answer any request.
     "STATELESS_HTTP": True,
@@ -47,12 +47,7 @@ SSE_MESSAGES_PATH = "/messages/"
 
 def server_version() -> str:
     """What ``serverInfo.version`` says: the site's ``SERVER_VERSION``, else this package's version."""
-    if app_settings.SERVER_VERSION:
-        return app_settings.SERVER_VERSION
-    try:
-        return metadata.version("django-mcp-oauth")
-    except metadata.PackageNotFoundError:  # the apps copied into a site rather than installed
-        return "unknown"
+    return app_settings.SERVER_VERSION or __version__
 
 
 def mount_path() -> str:
