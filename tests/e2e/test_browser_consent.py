@@ -262,10 +262,17 @@ def test_person_cancels_signing_in_and_the_agent_gets_access_denied(running_serv
 
 
 def test_home_page_and_not_you_sign_out_pass_axe(running_server, page, person):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=running_server.url)
     page.goto(running_server.url + "/")
     expect(page.locator("#mcp-url")).to_have_text(running_server.url + MCP_PATH)
     assert axe_violations(page) == []
     screenshot(page, "home")
+    page.get_by_role("button", name="Copy the MCP endpoint URL").click()
+    expect(page.locator("#copy-status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == running_server.url + MCP_PATH
+    page.get_by_text("VS Code", exact=True).click()  # the snippet opens
+    page.get_by_role("button", name="Copy the VS Code snippet").click()
+    assert f'"url": "{running_server.url}{MCP_PATH}"' in page.evaluate("navigator.clipboard.readText()")
 
     agent = Agent(running_server, page, name="Shared Laptop Agent")
     page.goto(agent.authorization_url(scope="mcp"))
