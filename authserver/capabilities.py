@@ -9,7 +9,7 @@ remembered grant can speak of tools without ``authserver`` importing the app tha
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from authserver.scopes import scope_registry
+from authserver.scopes import Scope, scope_registry
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Capability:
 class OptionalScope:
     """A scope the person may add on the consent page though the client did not ask, and why."""
 
-    scope: object  # authserver.scopes.Scope
+    scope: Scope
     reasons: list[str] = field(default_factory=list)  # "Who am I can also show your email"
 
 
