@@ -166,8 +166,8 @@ class ClientAdmin(ApplicationAdmin):
     def get_exclude(self, request, obj=None):
         exclude = tuple(super().get_exclude(request, obj) or ())
         if obj is not None and obj.client_type == Application.CLIENT_PUBLIC:
-            # RFC 6749 §2.1: a public client has no secret; its page does not speak of one (nor offer
-            # HS256, which signs ID tokens with the secret).
+            # RFC 6749 §2.1: a public client has no secret; its page does not speak of one (ClientForm
+            # also drops HS256, which signs ID tokens with the secret).
             exclude += ("client_secret", "hash_client_secret", "token_endpoint_auth_method")
         return exclude
 
@@ -262,15 +262,19 @@ class ClientAccessTokenAdmin(TokenListMixin, AccessTokenAdmin):
     list_filter = (TokenKindFilter, *TokenListMixin.list_filter)
     exclude = ("token", "token_checksum")
 
+    @staticmethod
+    def _is_registration_token(token) -> bool:
+        # DOT keeps each self-registered client's RFC 7592 management token in this table.
+        return token.scope == oauth2_settings.DCR_REGISTRATION_SCOPE
+
     @admin.display(description="kind")
     def kind(self, token):
-        # DOT keeps each self-registered client's RFC 7592 management token in this table.
-        return "registration token" if token.scope == oauth2_settings.DCR_REGISTRATION_SCOPE else "access token"
+        return "registration token" if self._is_registration_token(token) else "access token"
 
     @admin.display(description="user", ordering="user")
     def holder(self, token):
         if token.user_id is None:
-            return "the client itself" if token.scope == oauth2_settings.DCR_REGISTRATION_SCOPE else "-"
+            return "the client itself" if self._is_registration_token(token) else "-"
         return token.user
 
     @admin.display(description="expires", ordering="expires")

@@ -16,6 +16,7 @@ from oauth2_provider.models import get_refresh_token_model
 from oauth2_provider.settings import oauth2_settings
 
 from authserver.audit import audit_record
+from authserver.conf import refresh_token_lifetime
 from authserver.models import AuditEvent, RedeemedCode, token_checksum
 from authserver.revocation import refresh_token_family_revoke
 
@@ -63,9 +64,7 @@ def code_replay_respond(*, checksum: str, client) -> bool:
 
 def redeemed_codes_prune(*, now: datetime | None = None) -> int:
     """Forget codes redeemed so long ago that every token they led to has expired; returns how many."""
-    refresh_lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS or timedelta(days=365)  # None: never expire
-    if not isinstance(refresh_lifetime, timedelta):
-        refresh_lifetime = timedelta(seconds=refresh_lifetime)
+    refresh_lifetime = refresh_token_lifetime() or timedelta(days=365)  # None: never expire
     lifetime = timedelta(seconds=oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS) + refresh_lifetime
     cutoff = (now or timezone.now()) - lifetime
     deleted, _by_model = RedeemedCode.objects.filter(redeemed__lt=cutoff).delete()

@@ -11,6 +11,7 @@ with this app's policy, so a site sets the few values that are its own.
 Misconfiguration is reported by ``manage.py check`` (``authserver/checks.py``), never at import.
 """
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -166,6 +167,17 @@ def oauth2_provider_settings(
     }
     dot_settings.update(overrides)
     return dot_settings
+
+
+def refresh_token_lifetime() -> timedelta | None:
+    """django-oauth-toolkit's ``REFRESH_TOKEN_EXPIRE_SECONDS`` (seconds or a timedelta) as a timedelta;
+    None when refresh tokens never expire."""
+    from oauth2_provider.settings import oauth2_settings  # not at import: the site's settings build on this module
+
+    lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS
+    if not lifetime:
+        return None
+    return lifetime if isinstance(lifetime, timedelta) else timedelta(seconds=lifetime)
 
 
 def site_name(request) -> str:

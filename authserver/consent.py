@@ -21,11 +21,6 @@ def consent_grant(*, user, client: Application) -> ConsentGrant | None:
     return ConsentGrant.objects.filter(user=user, application=client).first()
 
 
-def consent_scopes_granted(*, user, client: Application) -> set[str]:
-    grant = ConsentGrant.objects.filter(user=user, application=client).only("scope").first()
-    return set(grant.scopes) if grant else set()
-
-
 def consent_new_tools(*, grant: ConsentGrant | None, scopes: Iterable[str]) -> list[Capability]:
     """Tools that can change data, unlocked by ``scopes``, added since the person last allowed this
     client: a remembered grant covers what the person was shown, not what a later deploy put under it."""
@@ -126,12 +121,7 @@ def connected_apps(*, user) -> list[ConnectedApp]:
 
 def connected_app_revoke(*, user, grant: ConsentGrant) -> int:
     """Revoke ``grant``'s app for ``user``: every registration of it they allowed; returns how many."""
-    family = client_family_key(grant.application)
-    copies = [
-        other.application
-        for other in ConsentGrant.objects.filter(user=user).select_related("application")
-        if client_family_key(other.application) == family
-    ]
-    for client in copies:
-        consent_revoke(user=user, client=client)
-    return len(copies)
+    app = next(app for app in connected_apps(user=user) if grant in app.grants)
+    for copy in app.grants:
+        consent_revoke(user=user, client=copy.application)
+    return len(app.grants)

@@ -27,13 +27,10 @@ class UnknownEntries:
         self.registry = registry
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next):
-        use = USES.get(ctx.method)
-        params = ctx.params
-        if use is not None and isinstance(params, dict):
-            kind, key_param = use
-            value = params.get(key_param)
-            # A missing or non-string name is the SDK's to refuse (its params validation, also -32602).
-            if isinstance(value, str) and self.registry.find(kind, value) is None:
-                logger.info("Unknown %s requested: %r", kind, value)
-                raise MCPError(code=INVALID_PARAMS, message=f"Unknown {kind}: {value}", data={key_param: value})
+        # A missing or non-string name is the SDK's to refuse (its params validation, also -32602).
+        named = self.registry.named(ctx.method, ctx.params)
+        if named is not None and self.registry.find(*named) is None:
+            kind, value = named
+            logger.info("Unknown %s requested: %r", kind, value)
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown {kind}: {value}", data={USES[ctx.method][1]: value})
         return await call_next(ctx)

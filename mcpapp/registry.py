@@ -195,6 +195,17 @@ class MCPRegistry:
             return exact
         return next((entry for entry in self if entry.kind == kind and entry.names(value)), None)
 
+    @staticmethod
+    def named(method: Any, params: Any) -> tuple[Kind, str] | None:
+        """The kind of entry and the name (or URI) a ``tools/call``, ``resources/read`` or ``prompts/get``
+        names; None for any other request, or one whose name is missing or not a string."""
+        use = USES.get(method) if isinstance(method, str) else None
+        if use is None or not isinstance(params, dict):
+            return None
+        kind, key_param = use
+        value = params.get(key_param)
+        return (kind, value) if isinstance(value, str) else None
+
     def scopes_for_message(self, message: Any) -> list[str]:
         """The scopes the registered entries a JSON-RPC request (or batch) uses need, for the HTTP gate.
 
@@ -203,12 +214,8 @@ class MCPRegistry:
         """
         needed: list[str] = []
         for request in message if isinstance(message, list) else [message]:
-            if not isinstance(request, dict) or request.get("method") not in USES:
-                continue
-            kind, key_param = USES[request["method"]]
-            params = request.get("params")
-            value = params.get(key_param) if isinstance(params, dict) else None
-            entry = self.find(kind, value) if isinstance(value, str) else None
+            named = self.named(request.get("method"), request.get("params")) if isinstance(request, dict) else None
+            entry = self.find(*named) if named else None
             if entry is not None:
                 needed.extend(entry.required_scopes)
         return list(dict.fromkeys(needed))

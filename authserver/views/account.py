@@ -69,13 +69,17 @@ class RevokeConnectedAppView(LoginRequiredMixin, View):
     http_method_names = ["get", "post"]
 
     def get(self, request, pk):
-        grant = get_object_or_404(ConsentGrant.objects.select_related("application"), pk=pk, user=request.user)
+        grant = self._grant(request, pk)
         name = grant.application.name or grant.application.client_id
         return render(request, "authserver/connected_app_revoke.html", {"app_name": name})
 
     def post(self, request, pk):
-        grant = get_object_or_404(ConsentGrant.objects.select_related("application"), pk=pk, user=request.user)
+        grant = self._grant(request, pk)
         connected_app_revoke(user=request.user, grant=grant)
         name = display_text_clean(grant.application.name or grant.application.client_id)
         messages.success(request, f"{name} can no longer access your account.")
         return redirect("authserver:connected-apps")
+
+    @staticmethod
+    def _grant(request, pk) -> ConsentGrant:
+        return get_object_or_404(ConsentGrant.objects.select_related("application"), pk=pk, user=request.user)

@@ -20,7 +20,7 @@ from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
 from authserver.audit import audit_record
 from authserver.capabilities import Capability, capabilities_by_scope, optional_scopes_offered
-from authserver.conf import site_name
+from authserver.conf import refresh_token_lifetime, site_name
 from authserver.consent import consent_grant, consent_new_tools
 from authserver.display_text import display_text_clean
 from authserver.dot.private import add_iss_to_redirect
@@ -72,13 +72,6 @@ class ScopeOnPage:
     @property
     def base(self) -> bool:
         return self.scope.base
-
-
-def refresh_lifetime_days() -> int:
-    """How long a connection lasts unused: refresh tokens expire this long after they are issued."""
-    lifetime = oauth2_settings.REFRESH_TOKEN_EXPIRE_SECONDS or 0
-    seconds = lifetime.total_seconds() if hasattr(lifetime, "total_seconds") else lifetime
-    return round(seconds / 86400)
 
 
 def consent_request_verify(*, user, token: str) -> dict | None:
@@ -160,7 +153,8 @@ class AuthorizationView(dot_views.AuthorizationView):
             # On a step-up, what the client keeps from before, so the person sees the whole of it.
             already_allowed=[ScopeOnPage(scope_registry[name], tools[name]) for name in requested if name not in asked],
             new_tools=new_tools,
-            access_days=refresh_lifetime_days(),
+            # How long a connection lasts unused: refresh tokens expire this long after they are issued.
+            access_days=round(lifetime.total_seconds() / 86400) if (lifetime := refresh_token_lifetime()) else 0,
             sign_out_next=self.request.get_full_path(),
             consent_request=consent_request_sign(
                 user=user,
