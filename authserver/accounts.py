@@ -98,3 +98,26 @@ def account_deactivated(sender, instance, raw=False, **kwargs):
     """``post_save`` of the user model: a deactivated account's tokens are revoked with the save."""
     if instance.__dict__.pop("_authserver_deactivated", False):
         user_credentials_revoke(user=instance, reason="account deactivated")
+
+
+def account_create(*, username: str, email: str = "", name: str = ""):
+    """A new account with no password (it can never sign in with one): a service client's identity, or a
+    person a trusted IdP vouches for. ``username`` is taken as is when free, else numbered."""
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    base = username[:140] or "user"
+    candidate, number = base, 1
+    while user_model._default_manager.filter(**{user_model.USERNAME_FIELD: candidate}).exists():
+        number += 1
+        candidate = f"{base}-{number}"
+    fields = {user_model.USERNAME_FIELD: candidate}
+    email_field = user_model.get_email_field_name()
+    if email and email_field != user_model.USERNAME_FIELD and hasattr(user_model, email_field):
+        fields[email_field] = email[:254]
+    if name and hasattr(user_model, "first_name"):
+        fields["first_name"] = name[:150]
+    user = user_model(**fields)
+    user.set_unusable_password()
+    user.save()
+    return user

@@ -6,6 +6,7 @@ from datetime import timedelta
 import django.contrib.auth.admin  # noqa: F401 - registers the user admin, which is extended below
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -22,13 +23,17 @@ from authserver.consent import consent_revoke
 from authserver.models import (
     AccessTokenRecord,
     Application,
+    AssertionAudience,
     AuditEvent,
     ConsentGrant,
     GrantRecord,
+    IdentityLink,
     IDTokenRecord,
     RefreshTokenRecord,
+    TrustedIdentityProvider,
 )
 from authserver.revocation import live_access_tokens
+from authserver.service_clients import service_user_create
 
 AccessToken = get_access_token_model()
 RefreshToken = get_refresh_token_model()
@@ -127,7 +132,7 @@ class ClientAdmin(ApplicationAdmin):
     list_display = (
         "display_name",
         "registration_source",
-        "user",
+        "acts_as",
         "first_party",
         "is_active",
         "last_used",
@@ -149,6 +154,21 @@ class ClientAdmin(ApplicationAdmin):
     form = ClientForm
     # DOT's Application.get_absolute_url names a view this site does not mount.
     view_on_site = False
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def save_model(self, request, obj, form, change):
+        if obj.is_service and obj.user_id is None and not obj.may_introspect:
+            # A service client acts as a dedicated service user, made for it (authserver.service_clients).
+            obj.user = service_user_create(name=obj.name)
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="user (owner or service)", ordering="user__username")
+    def acts_as(self, client):
+        if client.user is None:
+            return "—"
+        if client.is_service:
+            return f"{client.user.get_username()} (service)"
+        return client.user.get_username()
 
     def get_queryset(self, request):
         now = timezone.now()
@@ -329,6 +349,39 @@ class ConsentGrantAdmin(admin.ModelAdmin):
         for grant in grants:
             consent_revoke(user=grant.user, client=grant.application)
         self.message_user(request, f"Revoked {len(grants)} consent grant(s).", messages.SUCCESS)
+
+
+class IdentityLinkInline(admin.TabularInline):
+    model = IdentityLink
+    extra = 0
+    readonly_fields = ("subject", "user", "created")
+    can_delete = True  # unlink: the person is matched (or refused) afresh on their next grant
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TrustedIdentityProvider)
+class TrustedIdentityProviderAdmin(admin.ModelAdmin):
+    """Companies' identity providers whose ID-JAGs are accepted (``authserver.identity_assertions``)."""
+
+    list_display = ("name", "issuer", "match_by", "create_users", "is_active", "updated")
+    list_filter = ("is_active", "match_by", "create_users")
+    search_fields = ("name", "issuer")
+    filter_horizontal = ("clients",)
+    inlines = [IdentityLinkInline]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+
+@admin.register(AssertionAudience)
+class AssertionAudienceAdmin(admin.ModelAdmin):
+    """This server as an IdP: the other authorization servers it issues ID-JAGs for, per client."""
+
+    list_display = ("name", "client", "audience", "resource", "remote_client_id", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("name", "audience", "resource", "client__name")
+    raw_id_fields = ("client",)
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(AuditEvent)

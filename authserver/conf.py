@@ -86,7 +86,13 @@ class AppSettings:
 
 app_settings = AppSettings(SETTING_NAME, DEFAULTS)
 
-AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post"]
+AUTH_METHODS = ["none", "client_secret_basic", "client_secret_post", "private_key_jwt"]
+# RFC 7523 §2.1 (an identity assertion grant, MCP enterprise-managed authorization) and RFC 8693 (this
+# server issuing such grants for its own signed-in people, to other authorization servers).
+JWT_BEARER_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+# The MCP extension a resource server advertises when this authorization server accepts ID-JAGs.
+ENTERPRISE_MANAGED_AUTHORIZATION = "io.modelcontextprotocol/enterprise-managed-authorization"
 
 # django-oauth-toolkit's settings that make it this authorization server. `manage.py check` warns
 # when a site's OAUTH2_PROVIDER differs from one of these (authserver.W010).
@@ -103,9 +109,16 @@ OAUTH2_PROVIDER_POLICY: dict[str, Any] = {
     "PKCE_REQUIRED": True,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
-    # client_credentials: for clients an operator creates (e.g. a resource server that introspects);
-    # such tokens act for no user, so the MCP endpoint refuses them.
-    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token", "client_credentials"],
+    # client_credentials: for service clients an operator creates (authserver.service_clients); the
+    # jwt-bearer grant carries a trusted IdP's identity assertion, token exchange issues them
+    # (authserver.identity_assertions).
+    "OAUTH2_GRANT_TYPES_SUPPORTED": [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        JWT_BEARER_GRANT_TYPE,
+        TOKEN_EXCHANGE_GRANT_TYPE,
+    ],
     "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": AUTH_METHODS,
     "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": AUTH_METHODS,
     # https only; `authserver.models.Application` adds http for loopback redirect URIs (RFC 8252 §7.3).

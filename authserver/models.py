@@ -53,6 +53,7 @@ class Application(AbstractApplication):
         NONE = "none", "none (a public client: identifies itself, never authenticates)"
         CLIENT_SECRET_BASIC = "client_secret_basic", "client_secret_basic (HTTP Basic)"
         CLIENT_SECRET_POST = "client_secret_post", "client_secret_post (in the request body)"
+        PRIVATE_KEY_JWT = "private_key_jwt", "private_key_jwt (a JWT signed with the client's key, no secret)"
 
     # ID tokens are signed with the site's RSA key, so any client (registered ones included) can
     # ask for `openid`; DOT's default of no algorithm makes the token endpoint fail for them.
@@ -82,6 +83,25 @@ class Application(AbstractApplication):
         help_text="A confidential client an operator trusts (a resource server) may ask what any token is "
         "(RFC 7662). Never set for clients that registered themselves.",
     )
+    allowed_scope = models.TextField(
+        "scopes it may get",
+        blank=True,
+        help_text="Space-separated. A service client gets these (or fewer) without anyone consenting; a client "
+        "presenting an identity assertion gets at most these. Empty: any scope a person or an IdP grants.",
+    )
+    jwks = models.JSONField(
+        "public keys (JWKS)",
+        default=dict,
+        blank=True,
+        help_text='For private_key_jwt: the client\'s public keys, as a JWK Set ({"keys": [...]}). Or a JWKS URI.',
+    )
+    jwks_uri = models.URLField(
+        "JWKS URI",
+        max_length=2000,
+        blank=True,
+        help_text="For private_key_jwt: where the client publishes its public keys (https; fetched like client "
+        "metadata documents, cached, fetched again for an unknown key id)",
+    )
     client_metadata = models.JSONField(
         "other client metadata",
         default=dict,
@@ -100,6 +120,10 @@ class Application(AbstractApplication):
             self.client_secret = ""
             self.hash_client_secret = False
             self.token_endpoint_auth_method = self.AuthMethod.NONE
+        elif self.token_endpoint_auth_method == self.AuthMethod.PRIVATE_KEY_JWT:
+            # RFC 7523 §2.2: the client proves itself with its key; no shared secret exists at all.
+            self.client_secret = ""
+            self.hash_client_secret = False
         elif self.token_endpoint_auth_method in ("", self.AuthMethod.NONE):
             # RFC 7591 §2: client_secret_basic unless the client registered another method.
             self.token_endpoint_auth_method = self.AuthMethod.CLIENT_SECRET_BASIC
@@ -124,6 +148,21 @@ class Application(AbstractApplication):
             and self.client_type == self.CLIENT_CONFIDENTIAL
             and self.registration_source == self.RegistrationSource.MANUAL
         )
+
+    @property
+    def is_service(self) -> bool:
+        """A service client: an automation an operator made, which gets tokens with ``client_credentials``
+        and acts as its own service user (``user``), with no person and no consent page."""
+        return (
+            self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS
+            and self.registration_source == self.RegistrationSource.MANUAL
+            and self.client_type == self.CLIENT_CONFIDENTIAL
+        )
+
+    @property
+    def allowed_scopes(self) -> list[str] | None:
+        """The scopes an operator limited this client to, or None: no limit."""
+        return self.allowed_scope.split() or None
 
     @property
     def is_first_party(self) -> bool:
@@ -154,6 +193,24 @@ class Application(AbstractApplication):
                 "Only a confidential client an operator made may introspect tokens, not one that registered itself."
             )
             raise ValidationError({"may_introspect": refusal})
+        if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and not self.may_introspect:
+            # A service client (a resource server that only introspects needs none). Its service user is
+            # made when it is saved without one (authserver.service_clients).
+            service_problems = {}
+            if self.client_type != self.CLIENT_CONFIDENTIAL:
+                service_problems["client_type"] = "A service client authenticates: it must be confidential."
+            if not self.allowed_scope.split():
+                service_problems["allowed_scope"] = "Name the scopes this service client may get."
+            if service_problems:
+                raise ValidationError(service_problems)
+        if self.token_endpoint_auth_method == self.AuthMethod.PRIVATE_KEY_JWT:
+            from authserver.client_keys import jwks_problem
+
+            if bool(self.jwks) == bool(self.jwks_uri):
+                raise ValidationError({"jwks": "private_key_jwt needs the client's public keys: a JWKS or a JWKS URI."})
+            problem = jwks_problem(self.jwks) if self.jwks else None
+            if problem:
+                raise ValidationError({"jwks": problem})
         # The redirect URI policy (authserver.registration) holds however a client is made:
         # registration, a metadata document, the admin or `create_client`.
         problems = [problem for uri in self.redirect_uris.split() if (problem := redirect_uri_problem(uri))]
@@ -161,7 +218,8 @@ class Application(AbstractApplication):
             raise ValidationError({"redirect_uris": problems})
         # Client secrets are stored with a fast hash (authserver/hashers.py), safe only for a secret
         # too long to guess: one an operator types in must be as long as a generated one is strong.
-        if self.client_type == self.CLIENT_CONFIDENTIAL and _is_plaintext(self.client_secret):
+        needs_secret = self.token_endpoint_auth_method != self.AuthMethod.PRIVATE_KEY_JWT
+        if self.client_type == self.CLIENT_CONFIDENTIAL and needs_secret and _is_plaintext(self.client_secret):
             if len(self.client_secret) < MIN_CLIENT_SECRET_LENGTH:
                 too_short = f"Use at least {MIN_CLIENT_SECRET_LENGTH} characters, or keep the generated secret."
                 raise ValidationError({"client_secret": too_short})
@@ -227,6 +285,8 @@ class AuditEvent(models.Model):
         LOGIN_FAILED = "login.failed", "login failed"
         LOGIN_LOCKED = "login.locked", "login locked out"
         SIGNED_OUT_EVERYWHERE = "account.signed_out", "signed out everywhere"
+        ASSERTION_REFUSED = "assertion.refused", "identity assertion refused"
+        ASSERTION_ISSUED = "assertion.issued", "identity assertion issued"
 
     time = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)
@@ -253,6 +313,107 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display().capitalize()}, {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+class TrustedIdentityProvider(models.Model):
+    """A company's identity provider whose Identity Assertion JWT Authorization Grants (ID-JAG, MCP
+    enterprise-managed authorization, SEP-990) this server accepts at its token endpoint.
+
+    Disabling it, or changing its keys, stops new tokens at once: every assertion is checked against
+    this row as it is now, and keys fetched from ``jwks_uri`` are cached under the row's last change.
+    """
+
+    class MatchBy(models.TextChoices):
+        SUBJECT = "sub", "subject (sub): the IdP's stable id for the person, linked to an account here"
+        EMAIL = "email", "email: an account here with the same address (only for an IdP trusted to verify it)"
+
+    name = models.CharField(max_length=100, help_text="What operators and the audit trail call it, e.g. 'Acme Okta'")
+    issuer = models.CharField(
+        max_length=255, unique=True, help_text="The IdP's issuer, exactly as its assertions' iss claim has it"
+    )
+    jwks_uri = models.URLField(
+        "JWKS URI", max_length=2000, blank=True, help_text="Where the IdP publishes its signing keys (https)"
+    )
+    jwks = models.JSONField(
+        "signing keys (JWKS)", default=dict, blank=True, help_text="Or the IdP's public keys, pasted as a JWK Set"
+    )
+    clients = models.ManyToManyField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        blank=True,
+        related_name="trusted_identity_providers",
+        help_text="The clients that may present this IdP's assertions (each authenticates as itself too)",
+    )
+    match_by = models.CharField("match people by", max_length=8, choices=MatchBy.choices, default=MatchBy.SUBJECT)
+    create_users = models.BooleanField(
+        "create accounts for people not known here",
+        default=False,
+        help_text="Off: an assertion for someone with no account here is refused",
+    )
+    is_active = models.BooleanField("trusted", default=True, help_text="Untick to refuse its assertions at once")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "trusted identity provider"
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from authserver.client_keys import jwks_problem
+
+        if bool(self.jwks) == bool(self.jwks_uri):
+            raise ValidationError({"jwks": "Give the IdP's keys: a JWKS URI or a pasted JWK Set (one of them)."})
+        problem = jwks_problem(self.jwks) if self.jwks else None
+        if problem:
+            raise ValidationError({"jwks": problem})
+
+
+class IdentityLink(models.Model):
+    """Who a trusted IdP's subject is here: made when a person is first matched or created."""
+
+    provider = models.ForeignKey(TrustedIdentityProvider, on_delete=models.CASCADE, related_name="links")
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identity_links")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["provider", "subject"], name="one_link_per_idp_subject")]
+
+    def __str__(self):
+        return f"{self.provider}: {self.subject} → {self.user}"
+
+
+class AssertionAudience(models.Model):
+    """The IdP side: another authorization server this server issues ID-JAGs for (RFC 8693 token
+    exchange), for one of this server's clients, which is known there by ``remote_client_id``."""
+
+    name = models.CharField(max_length=100, help_text="What people and operators call it, e.g. 'Acme wiki'")
+    client = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="assertion_audiences",
+        help_text="This server's client that may ask for assertions for it",
+    )
+    audience = models.CharField(
+        max_length=255, help_text="The other authorization server's issuer (the assertion's aud)"
+    )
+    resource = models.URLField(max_length=2000, help_text="The resource server (MCP URL) there")
+    remote_client_id = models.CharField(
+        "client ID there", max_length=255, help_text="The client's ID at that authorization server"
+    )
+    allowed_scope = models.TextField(
+        "scopes it may carry", blank=True, help_text="Space-separated; empty: what the client asks for"
+    )
+    is_active = models.BooleanField("active", default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "audience", "resource"], name="one_audience_per_client_resource")
+        ]
+        verbose_name = "assertion audience"
+
+    def __str__(self):
+        return f"{self.name} ({self.audience})"
 
 
 class RedeemedCode(models.Model):

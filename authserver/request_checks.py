@@ -66,3 +66,33 @@ def token_request_check(request) -> None:
             description="code_verifier must be 43 to 128 characters of A-Z, a-z, 0-9, '-', '.', '_' and '~'.",
             request=request,
         )
+
+
+def resources_requested(request) -> list[str]:
+    """Every ``resource`` parameter of a token request (RFC 8707 §2 allows several; oauthlib keeps the last)."""
+    return [value for key, value in (getattr(request, "decoded_body", None) or []) if key == "resource"]
+
+
+def resource_bind(request) -> None:
+    """oauthlib ``post_token`` validator for grants with no person and no authorization request
+    (client credentials, identity assertions): RFC 8707 §2, the token is bound to this server's
+    protected resources that the ``resource`` parameters name (all of them when none is sent, so
+    no token is ever valid "anywhere"); naming anything else is ``invalid_target``."""
+    from oauth2_provider.settings import oauth2_settings
+
+    from authserver.resources import audience_covers, known_resources
+
+    known = known_resources(oauth2_settings.oidc_issuer(request))
+    requested = resources_requested(request)
+    bound: list[str] = []
+    for resource in requested:
+        covered = [candidate for candidate in known if audience_covers([resource], candidate)]
+        if not covered:
+            raise errors.CustomOAuth2Error(
+                error="invalid_target",
+                description=f"The resource {resource!r} is not one this server issues tokens for.",
+                status_code=400,
+                request=request,
+            )
+        bound.extend(candidate for candidate in covered if candidate not in bound)
+    request.resource = bound or known

@@ -109,15 +109,21 @@ def offered_scopes() -> list[Scope]:
 class RegistryScopes(BaseScopes):
     """django-oauth-toolkit's scopes backend over the registry (``SCOPES_BACKEND_CLASS``).
 
-    Every client may ask for every registered scope; what it gets is the person's decision on the
-    consent page. With no ``scope`` in a request, the client gets the base scope only.
+    Every client may ask for every registered scope, unless an operator limited it (``allowed_scope``,
+    a service client's always); what a person's client gets is the person's decision on the consent
+    page. With no ``scope`` in a request, a client gets the base scope only, and a service client
+    every scope it may get (there is no one to ask).
     """
 
     def get_all_scopes(self):
         return {scope.name: scope.description for scope in offered_scopes()}
 
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
-        return [scope.name for scope in offered_scopes()]
+        offered = [scope.name for scope in offered_scopes()]
+        allowed = getattr(application, "allowed_scopes", None)
+        return offered if allowed is None else [name for name in offered if name in allowed]
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs):
+        if getattr(application, "is_service", False):
+            return self.get_available_scopes(application, request)
         return [scope_registry.base.name]

@@ -21,6 +21,9 @@ def token_issued(sender, request, token, **kwargs):
         request=request,
         scope=token.scope,
         resource=list(token.resource or []),
+        grant_type=str(request.POST.get("grant_type", ""))[:100],
+        # A service client's token acts as its service user, not a person (authserver.service_clients).
+        acting_as="service" if token.application and token.application.is_service else "person",
     )
 
 

@@ -15,6 +15,7 @@ from authserver.views import (
     RegistrationManagementView,
     RegistrationView,
     ServerMetadataView,
+    TokenView,
     UserInfoView,
 )
 
@@ -35,7 +36,7 @@ urlpatterns = [
     path(".well-known/jwks.json", dot_views.JwksInfoView.as_view(), name="jwks-info"),
     path("o/authorize/", AuthorizationView.as_view(), name="authorize"),
     path("o/authorize/cancel/", AuthorizationCancelView.as_view(), name="authorize-cancel"),
-    path("o/token/", dot_views.TokenView.as_view(), name="token"),
+    path("o/token/", TokenView.as_view(), name="token"),
     path("o/revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("o/introspect/", IntrospectTokenView.as_view(), name="introspect"),
     path("o/userinfo/", UserInfoView.as_view(), name="user-info"),

@@ -21,6 +21,9 @@ class Identity(TypedDict, total=False):
     email_verified: bool
     client_id: str
     scope: str
+    # "service" when the token acts for an automation (a service client), not a person; "person" otherwise.
+    acting_as: str
+    service: str
 
 
 @mcp_registry.tool(
@@ -32,8 +35,12 @@ class Identity(TypedDict, total=False):
 async def whoami() -> Identity:
     """Who you are on this site: your user id, username and name, and your email if you allowed it."""
     token = current_token()
-    return Identity(
+    identity = Identity(
         **released_claims(token.user_claims, scope_registry.expand(token.scopes)),
         client_id=token.client_id,
         scope=" ".join(token.scopes),
+        acting_as="service" if token.service else "person",
     )
+    if token.service:
+        identity["service"] = token.service
+    return identity

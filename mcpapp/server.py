@@ -3,6 +3,7 @@
 
 import contextlib
 
+from mcp.server.extension import Extension
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from authserver.conf import ENTERPRISE_MANAGED_AUTHORIZATION
 from mcpapp.auth import RequireBearerToken
 from mcpapp.conf import (
     SSE_MESSAGES_PATH,
@@ -29,6 +31,13 @@ from mcpapp.transport_security import TransportSecurityMiddleware
 from mcpapp.verifier import DotTokenVerifier
 
 
+class EnterpriseManagedAuthorization(Extension):
+    """Advertised under ``capabilities.extensions`` (SEP-2133; the revisions that define extensions): this
+    server's authorization server accepts ID-JAGs (SEP-990, ``authserver.identity_assertions``)."""
+
+    identifier = ENTERPRISE_MANAGED_AUTHORIZATION
+
+
 def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
     """An ``MCPServer`` with every tool, resource and prompt the installed apps registered."""
     server = MCPServer(
@@ -39,6 +48,7 @@ def build_server(registry: MCPRegistry = mcp_registry) -> MCPServer:
             "Each tool lists the OAuth scopes it needs under _meta.securitySchemes."
         ),
         middleware=[UnknownEntries(registry)],
+        extensions=[EnterpriseManagedAuthorization()],
     )
     registry.install(server)
     return server

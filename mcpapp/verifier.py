@@ -30,10 +30,17 @@ class DjangoAccessToken(AccessToken):
     # What the site can say of the user (authserver.claims.user_claims), taken at lookup: reading
     # who the user is needs no copy of the user (whoami). Shared by every request: read only.
     user_claims: dict = Field(default_factory=dict, exclude=True, repr=False)
+    # The service client's name when the token acts for no person but a service (client credentials).
+    service: str | None = Field(default=None, exclude=True)
 
     @functools.cached_property
     def user(self):
         return copy.copy(self.verified_user)
+
+
+def _acts_as_service(row) -> bool:
+    """A service client's token (client credentials), stored as its service user's."""
+    return row.application.is_service and row.application.user_id == row.user_id
 
 
 class DotTokenVerifier:
@@ -79,7 +86,8 @@ class DotTokenVerifier:
         )
         if row is None:
             return None
-        # A token that acts for nobody (client credentials) or for a deactivated account is refused.
+        # A token that acts for nobody (a client-credentials token of a client with no service user) or
+        # for a deactivated account is refused.
         if row.user is None or not row.user.is_active:
             return None
         # A token of a client an operator disabled is refused, whatever is left of it.
@@ -97,5 +105,6 @@ class DotTokenVerifier:
             verified_user=row.user,
             audiences=[],
             user_claims=user_claims(row.user),
+            service=row.application.name if _acts_as_service(row) else None,
         )
         return VerifiedToken(scopes, expires_at, audiences, access_token)

@@ -9,15 +9,21 @@ answers where it is made. Public extension points first:
   hashed and used once, a replay revoking what they got (RFC 6749 §4.1.2); refresh reuse answered
   without deleting a concurrent winner's token (RFC 9700 §4.14.2); deactivated people refused
   (RFC 6750 §3.1); claims by scope (OpenID Connect Core §5.4). Policies live in ``authserver.grants``.
+- ``validator``, also: ``private_key_jwt`` client authentication (RFC 7523 §2.2, DOT 3.4.1 has
+  none; ``authserver.client_assertions``); ``client_credentials`` only for service clients an
+  operator made, stored as their service user's (MCP client-credentials extension).
 - ``server`` (``OAUTH2_SERVER_CLASS``): PKCE and request syntax checks (RFC 7636 §4.1-4.2) as
-  oauthlib custom validators.
+  oauthlib custom validators; RFC 8707 resources of client-credentials tokens; the grant types DOT
+  lacks (``grants``): RFC 7523 jwt-bearer with an ID-JAG (SEP-990) and RFC 8693 token exchange
+  issuing them.
 - ``backend`` (``OAUTH2_BACKEND_CLASS``): absolute request URIs for the userinfo endpoint's RFC 8707
   audience check; "which client authenticated" for introspection (RFC 7662 §2.1).
 - ``metadata_documents`` (``CIMD_METADATA_FETCHER``): the auth method a Client ID Metadata Document
   lists that this server supports.
 - ``views``: DOT's view subclasses: authorization (consent, RFC 9207 ``iss`` on errors, RFC 8707
   resources), registration (RFC 7591/7592 held to this site's policy), introspection (RFC 7662),
-  userinfo (JSON errors) and RFC 8414 metadata.
+  userinfo (JSON errors), RFC 8414 metadata (``private_key_jwt`` algorithms, the ID-JAG grant
+  profile) and the token endpoint (an RFC 8693 exchange answers an ID-JAG, not a stored token).
 
 Private DOT names are a last resort. Each one used is listed in ``PRIVATE_NAMES`` with the
 signature it was checked with; ``tests/authserver/test_dot_boundary.py`` fails when DOT renames,

@@ -2,6 +2,7 @@
 
 from oauth2_provider.oauth2_backends import OAuthLibCore
 from oauthlib.common import Request as OauthlibRequest
+from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
 
 class AbsoluteURIOAuthLibCore(OAuthLibCore):
@@ -18,6 +19,8 @@ class AbsoluteURIOAuthLibCore(OAuthLibCore):
         registered: ``MCPOAuth2Validator.authenticate_client``), or None. DOT's
         ``authenticate_client`` says only whether some client did."""
         oauthlib_request = OauthlibRequest(*self._extract_params(request))
-        if self.server.request_validator.authenticate_client(oauthlib_request):
-            return oauthlib_request.client
-        return None
+        try:
+            authenticated = self.server.request_validator.authenticate_client(oauthlib_request)
+        except OAuth2Error:  # a client assertion refused (authserver.client_assertions)
+            return None
+        return oauthlib_request.client if authenticated else None

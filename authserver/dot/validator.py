@@ -13,9 +13,18 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
+from oauthlib.oauth2.rfc6749 import errors
 
 from authserver.audit import audit_record
 from authserver.claims import CLAIM_SCOPES, user_claims
+from authserver.client_assertions import (
+    PRIVATE_KEY_JWT,
+    client_assertion_audiences,
+    client_assertion_presented,
+    client_assertion_subject,
+    client_assertion_verify,
+)
+from authserver.client_keys import AssertionInvalid
 from authserver.clients import client_touch
 from authserver.codes import code_checksum, code_redeemed_record, code_replay_respond
 from authserver.consent import client_bind_owner, consent_record
@@ -32,21 +41,42 @@ from authserver.grants import (
 from authserver.hashers import client_secret_check
 from authserver.models import AuditEvent, token_checksum
 from authserver.resources import known_resources
+from authserver.service_clients import service_token_bind_user
 
 
 def client_auth_method_presented(request) -> str | None:
     """How the request authenticates its client: ``client_secret_basic`` (an HTTP Basic
-    ``Authorization`` header), ``client_secret_post`` (``client_secret`` in the body), or None:
-    neither, or both (RFC 6749 §2.3: one method per request)."""
+    ``Authorization`` header), ``client_secret_post`` (``client_secret`` in the body),
+    ``private_key_jwt`` (``client_assertion``, RFC 7523 §2.2), or None: none of them, or more than
+    one (RFC 6749 §2.3: one method per request)."""
     authorization = request.headers.get("HTTP_AUTHORIZATION") or ""
     basic = authorization.split(" ", 1)[0].lower() == "basic"
     in_body = getattr(request, "client_secret", None) is not None
-    if basic == in_body:
+    assertion = client_assertion_presented(request)
+    if basic + in_body + assertion != 1:
         return None
     if basic and not authorization.isascii():
         # RFC 7617 §2: base64 is ASCII. DOT 3.4.1 would pass this to b64decode, whose ValueError is a 500.
         return None
+    if assertion:
+        return PRIVATE_KEY_JWT
     return "client_secret_basic" if basic else "client_secret_post"
+
+
+def client_assertion_authenticate(request, *, load_client) -> bool:
+    """RFC 7523 §2.2 / §3 (``authserver.client_assertions``): DOT 3.4.1 has no ``private_key_jwt``.
+    A refused assertion is ``invalid_client`` saying why (RFC 6749 §5.2)."""
+    try:
+        client_id = client_assertion_subject(request)
+        client = load_client(client_id, request)
+        if client is None:
+            raise AssertionInvalid("No such client")
+        audiences = client_assertion_audiences(issuer=oauth2_settings.oidc_issuer(request), endpoint_uri=request.uri)
+        client_assertion_verify(client=client, assertion=request.client_assertion, audiences=audiences)
+    except AssertionInvalid as refusal:
+        raise errors.InvalidClientError(description=str(refusal), request=request) from None
+    request.client_id = client.client_id
+    return True
 
 
 class MCPOAuth2Validator(OAuth2Validator):
@@ -73,9 +103,19 @@ class MCPOAuth2Validator(OAuth2Validator):
         # takes either); a public client (`none`) has no credentials, so it never authenticates
         # (RFC 6749 §2.1): it identifies itself with its client_id where that is enough.
         presented = client_auth_method_presented(request)
+        if presented == PRIVATE_KEY_JWT:
+            return client_assertion_authenticate(request, load_client=self._load_application)
         if presented is None or not super().authenticate_client(request, *args, **kwargs):
             return False
         return request.client.token_endpoint_auth_method == presented
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        # MCP client-credentials extension: only service clients an operator made get tokens with no
+        # person (oauthlib answers `unauthorized_client`, RFC 6749 §5.2); never a client that
+        # registered itself or published a metadata document, whatever grant type it declared.
+        if grant_type == "client_credentials" and not request.client.is_service:
+            return False
+        return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
 
     # --- People and claims ----------------------------------------------------------------------
 
@@ -174,7 +214,12 @@ class MCPOAuth2Validator(OAuth2Validator):
             return saved
         if request.grant_type == "refresh_token":
             refresh_token_lock_unrotated(request)
-        return super()._save_bearer_token(token, request, *args, **kwargs)
+        saved = super()._save_bearer_token(token, request, *args, **kwargs)
+        if request.grant_type == "client_credentials":
+            # DOT stores client-credentials tokens for no user; a service client's act as its service
+            # user, so tools, the audit trail and revocation see who acted.
+            service_token_bind_user(access_token=token["access_token"], client=request.client)
+        return saved
 
     def validate_refresh_token(self, refresh_token, client, request, *args, **kwargs):
         # RFC 9700 §4.14.2. A live token is DOT's to validate. A revoked one presented is reuse, which

@@ -1,5 +1,5 @@
 from authserver.dot.views.authorize import AuthorizationCancelView, AuthorizationView
-from authserver.dot.views.endpoints import IntrospectTokenView, ServerMetadataView, UserInfoView
+from authserver.dot.views.endpoints import IntrospectTokenView, ServerMetadataView, TokenView, UserInfoView
 from authserver.dot.views.registration import RegistrationManagementView, RegistrationView
 from authserver.views.account import ConnectedAppsView, LoginView, RevokeConnectedAppView
 
@@ -13,5 +13,6 @@ __all__ = [
     "RegistrationView",
     "RevokeConnectedAppView",
     "ServerMetadataView",
+    "TokenView",
     "UserInfoView",
 ]

@@ -110,8 +110,9 @@ def stored_access_token(raw_token: str):
     return get_access_token_model().objects.get(token_checksum=token_checksum(raw_token))
 
 
-def connect(client, app, *, scope: str = "mcp profile", redirect_uri: str = REDIRECT_URI) -> dict:
+def connect(client, app, *, scope: str = "mcp profile", redirect_uri: str = REDIRECT_URI, **token_extra) -> dict:
     """The whole authorization code flow for the signed-in person, who allows everything asked.
+    ``token_extra``: more token request parameters (a confidential client's ``client_secret``).
 
     Returns the token endpoint's JSON answer.
     """
@@ -121,7 +122,7 @@ def connect(client, app, *, scope: str = "mcp profile", redirect_uri: str = REDI
     if response.status_code == 200:  # the consent page
         response = client.post(url, consent_answer(response))
     code = parse_qs(urlsplit(response["Location"]).query)["code"][0]
-    return exchange_code(client, app, code, verifier, redirect_uri=redirect_uri).json()
+    return exchange_code(client, app, code, verifier, redirect_uri=redirect_uri, **token_extra).json()
 
 
 def refresh(client, app, refresh_token: str):

@@ -64,7 +64,7 @@ def test_client_list_shows_source_owner_trust_activity_and_active_tokens(operato
     assert headers(response) == [
         "name",
         "registration source",
-        "user",
+        "user (owner or service)",
         "first-party",
         "active",
         "last used",
@@ -291,6 +291,8 @@ def test_clients_tokens_consent_and_audit_are_one_admin_section(operator):
         "Pending authorization codes",
         "Consent grants",
         "Audit events",
+        "Trusted identity providers",
+        "Assertion audiences",
     }
 
 
@@ -329,3 +331,62 @@ def test_audit_event_pages_are_titled_in_words(operator, client):
     event = AuditEvent.objects.get(kind=AuditEvent.Kind.LOGIN_FAILED)
     page = operator.get(f"/admin/authserver/auditevent/{event.pk}/change/").content.decode()
     assert "Login failed, " in page and "login.failed" not in page.split("<h2>")[0]
+
+
+def test_operator_creates_a_service_client_in_the_admin_with_its_own_service_user(operator, client):
+    from authserver.models import Application, AuditEvent
+    from tests.authserver.helpers import basic_auth
+
+    assert operator.get("/admin/authserver/application/add/").status_code == 200
+    secret, client_id = "an-operator-chosen-secret-" + "z" * 20, "nightly-export"
+    answer = operator.post(
+        "/admin/authserver/application/add/",
+        {
+            "client_id": client_id,
+            "client_secret": secret,
+            "hash_client_secret": "on",
+            "name": "Nightly export",
+            "client_type": "confidential",
+            "authorization_grant_type": "client-credentials",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "allowed_scope": "mcp profile",
+            "algorithm": "",
+            "redirect_uris": "",
+            "post_logout_redirect_uris": "",
+            "allowed_origins": "",
+            "jwks": "{}",
+            "client_metadata": "{}",
+            "is_active": "on",
+        },
+    )
+    assert answer.status_code == 302, answer.context["adminform"].form.errors
+    service = Application.objects.get(name="Nightly export")
+    assert service.is_service and service.user.username == "service-nightly-export"
+    listed = operator.get("/admin/authserver/application/?q=Nightly")
+    assert "service-nightly-export (service)" in listed.content.decode()
+    # The secret shown on the add page is the one that works; only its hash is stored.
+    assert secret not in service.client_secret
+    token = client.post("/o/token/", {"grant_type": "client_credentials"}, **basic_auth(service.client_id, secret))
+    assert token.status_code == 200
+    issued = AuditEvent.objects.filter(kind=AuditEvent.Kind.TOKEN_ISSUED).latest("pk")
+    assert issued.username == "service-nightly-export" and issued.detail["acting_as"] == "service"
+
+
+def test_operator_trusts_an_identity_provider_and_a_pasted_private_key_is_refused(operator):
+    from authserver.models import TrustedIdentityProvider
+    from tests.keys import KeyPair
+
+    key = KeyPair.make("ES256")
+    fields = {"name": "Acme Okta", "issuer": "https://acme.okta.example", "jwks_uri": "", "match_by": "sub"}
+    inline = {"links-TOTAL_FORMS": "0", "links-INITIAL_FORMS": "0", "links-MIN_NUM_FORMS": "0"}
+    leaked = {**key.public_jwk, "d": "private-part"}
+    refused = operator.post(
+        "/admin/authserver/trustedidentityprovider/add/", {**fields, **inline, "jwks": json.dumps({"keys": [leaked]})}
+    )
+    assert refused.status_code == 200 and "private key" in refused.content.decode()
+    added = operator.post(
+        "/admin/authserver/trustedidentityprovider/add/",
+        {**fields, **inline, "jwks": json.dumps(key.jwks), "is_active": "on"},
+    )
+    assert added.status_code == 302
+    assert TrustedIdentityProvider.objects.get().jwks == key.jwks

@@ -44,8 +44,18 @@ def test_issuer_iss_and_authorization_server_agree_with_site_url(client):
 def test_metadata_advertises_exactly_the_code_flow_with_s256(client):
     metadata = client.get("/.well-known/oauth-authorization-server").json()
     assert metadata["response_types_supported"] == ["code"]
-    assert metadata["grant_types_supported"] == ["authorization_code", "refresh_token", "client_credentials"]
-    assert metadata["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
+    assert metadata["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+    ]
+    assert metadata["introspection_endpoint_auth_methods_supported"] == [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+    ]
     assert metadata["code_challenge_methods_supported"] == ["S256"]
     assert "none" in metadata["token_endpoint_auth_methods_supported"]
     assert metadata["authorization_response_iss_parameter_supported"] is True
@@ -55,6 +65,15 @@ def test_metadata_advertises_exactly_the_code_flow_with_s256(client):
     assert metadata["token_endpoint"] == "http://testserver/o/token/"
     assert metadata["revocation_endpoint"] == "http://testserver/o/revoke_token/"
     assert metadata["introspection_endpoint"] == "http://testserver/o/introspect/"
+
+
+def test_metadata_advertises_private_key_jwt_and_the_id_jag_profile_rfc7523_rfc8414_sec2(client):
+    metadata = client.get("/.well-known/oauth-authorization-server").json()
+    for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
+        assert "private_key_jwt" in metadata[f"{endpoint}_auth_methods_supported"]
+        # RFC 8725 §3.1: asymmetric algorithms only; never none, never HMAC.
+        assert metadata[f"{endpoint}_auth_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
+    assert metadata["authorization_grant_profiles_supported"] == ["urn:ietf:params:oauth:grant-profile:id-jag"]
 
 
 def test_openid_discovery_names_userinfo_and_jwks(client):

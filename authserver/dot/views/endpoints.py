@@ -2,7 +2,7 @@
 
 import json
 
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -10,7 +10,11 @@ from oauth2_provider import views as dot_views
 from oauth2_provider.settings import oauth2_settings
 from oauth2_provider.views.mixins import OAuthLibMixin
 
+from authserver.client_assertions import PRIVATE_KEY_JWT
+from authserver.client_keys import ALGORITHMS
+from authserver.conf import JWT_BEARER_GRANT_TYPE, TOKEN_EXCHANGE_GRANT_TYPE
 from authserver.errors import json_error
+from authserver.identity_assertions import ID_JAG_GRANT_PROFILE
 from authserver.introspection import token_introspect
 
 
@@ -31,7 +35,9 @@ class UserInfoView(dot_views.UserInfoView):
 
 class ServerMetadataView(dot_views.OAuthServerMetadataView):
     """RFC 8414 §2: advertise what each endpoint accepts. DOT repeats the token endpoint's methods
-    for introspection, but introspection needs an authenticated client, never ``none``."""
+    for introspection, but introspection needs an authenticated client, never ``none``; it knows no
+    ``private_key_jwt`` signing algorithms, and no grant profiles (SEP-990 / ext-auth §6:
+    ``authorization_grant_profiles_supported`` names the ID-JAG profile of the jwt-bearer grant)."""
 
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
@@ -40,7 +46,27 @@ class ServerMetadataView(dot_views.OAuthServerMetadataView):
             metadata["introspection_endpoint_auth_methods_supported"] = [
                 method for method in metadata["introspection_endpoint_auth_methods_supported"] if method != "none"
             ]
+        for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
+            if PRIVATE_KEY_JWT in metadata.get(f"{endpoint}_auth_methods_supported", []):
+                metadata[f"{endpoint}_auth_signing_alg_values_supported"] = list(ALGORITHMS)
+        if JWT_BEARER_GRANT_TYPE in metadata.get("grant_types_supported", []):
+            metadata["authorization_grant_profiles_supported"] = [ID_JAG_GRANT_PROFILE]
         response.content = json.dumps(metadata)
+        return response
+
+
+class TokenView(dot_views.TokenView):
+    """RFC 8693 §2.2.1: a token exchange answers with the ID-JAG in ``access_token``. DOT 3.4.1 looks
+    every issued ``access_token`` up in its table (to send ``app_authorized``), which an ID-JAG is not
+    in: a 500. The exchange is answered as oauthlib answers it; every other grant is DOT's."""
+
+    def post(self, request, *args, **kwargs):
+        if request.POST.get("grant_type") != TOKEN_EXCHANGE_GRANT_TYPE:
+            return super().post(request, *args, **kwargs)
+        _url, headers, body, status = self.create_token_response(request)
+        response = HttpResponse(content=body, status=status)
+        for name, value in headers.items():
+            response[name] = value
         return response
 
 

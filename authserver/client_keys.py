@@ -1,0 +1,205 @@
+"""Signed JWTs from others: a client's ``private_key_jwt`` assertion (RFC 7523 §2.2) and a company
+IdP's identity assertion grant (RFC 7523 §2.1), checked against the signer's published keys.
+
+One set of rules for both (RFC 8725, JWT Best Current Practices): asymmetric signatures only
+(``ALGORITHMS``; ``none`` and HMAC are refused, so a public key can never be used as an HMAC secret,
+§2.1 / §3.1), the key chosen by ``kid`` from the signer's own JWK Set, the key's type and ``alg``
+matching the header's, ``exp`` required and close, ``jti`` used once across every worker (the
+shared cache, :func:`jti_use_once`).
+
+Keys come inline (a JWK Set an operator pasted) or from a ``jwks_uri``, fetched with the same
+SSRF protections as Client ID Metadata Documents (django-oauth-toolkit's ``CIMD_METADATA_FETCHER``:
+https only, public addresses only, no redirects, bounded time and size), cached, and fetched again
+once for a ``kid`` the cache does not know (the signer rotated its keys).
+"""
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jwt
+from django.core.cache import cache
+from oauth2_provider.cimd import CIMDError
+from oauth2_provider.settings import oauth2_settings
+
+# RFC 8725 §3.1 / RFC 7518: the algorithms accepted for assertions; never `none`, never HMAC.
+ALGORITHMS = ("RS256", "ES256", "EdDSA")
+# Clock skew tolerated on exp / iat / nbf between this server and the signer.
+LEEWAY_SECONDS = 30
+# RFC 7523 §3 item 4: "limit the amount of time" an assertion is valid: one that lives longer is refused.
+MAX_LIFETIME_SECONDS = 600
+JWKS_CACHE_SECONDS = 300
+# A kid unknown even after a fresh fetch is not fetched again for this long (no fetch per request).
+JWKS_REFETCH_SECONDS = 30
+
+
+class AssertionInvalid(Exception):
+    """A JWT this server will not accept; ``str(error)`` says why, for the token endpoint's answer."""
+
+
+def jwks_problem(jwks) -> str | None:
+    """What is wrong with a JWK Set an operator pasted, or None: it must be ``{"keys": [...]}`` of
+    public asymmetric keys (a private or symmetric key pasted here would be a secret in the database)."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        return 'A JWK Set is {"keys": [...]} with at least one key.'
+    for key in jwks["keys"]:
+        if not isinstance(key, dict):
+            return "Each key is a JSON object."
+        if key.get("kty") not in ("RSA", "EC", "OKP"):
+            return "Keys must be RSA, EC or OKP public keys (no symmetric 'oct' keys)."
+        if "d" in key:
+            return "That is a private key: paste the public key only."
+    try:
+        jwt.PyJWKSet.from_dict(jwks)
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as error:
+        return f"The JWK Set cannot be read: {error}"
+    return None
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """Where a signer's public keys are: an inline JWK Set, or a URI (cached under ``version``,
+    which changes whenever an operator changes the signer, so a change takes effect at once)."""
+
+    jwks: dict
+    jwks_uri: str
+    version: str = ""
+
+    def key_set(self, *, fresh: bool = False) -> dict:
+        if self.jwks:
+            return self.jwks
+        if not self.jwks_uri:
+            raise AssertionInvalid("No keys are registered for the signer")
+        digest = hashlib.sha256(f"{self.jwks_uri}\n{self.version}".encode()).hexdigest()[:32]
+        cache_key = f"authserver:jwks:{digest}"
+        if not fresh:
+            cached = cache.get(cache_key)
+            if cached is not None:
+                return cached
+        try:
+            fetcher = oauth2_settings.CIMD_METADATA_FETCHER()
+            document, _max_age = fetcher.fetch(self.jwks_uri)
+        except CIMDError as error:
+            raise AssertionInvalid(f"The signer's keys could not be fetched: {error}") from None
+        problem = jwks_problem(document)
+        if problem:
+            raise AssertionInvalid(f"The signer's key set is unusable: {problem}")
+        cache.set(cache_key, document, timeout=JWKS_CACHE_SECONDS)
+        return document
+
+    def key_for(self, *, kid: str | None, alg: str) -> jwt.PyJWK:
+        """The key to check a signature by ``kid`` and ``alg`` with; a kid not found is looked for once
+        more in a fresh copy of a fetched set (the signer rotated), at most every ``JWKS_REFETCH_SECONDS``."""
+        key = _key_pick(self.key_set(), kid=kid, alg=alg)
+        if key is None and self.jwks_uri and not self.jwks:
+            refetch_key = "authserver:jwks-refetch:" + hashlib.sha256(self.jwks_uri.encode()).hexdigest()[:32]
+            if cache.add(refetch_key, 1, timeout=JWKS_REFETCH_SECONDS):
+                key = _key_pick(self.key_set(fresh=True), kid=kid, alg=alg)
+        if key is None:
+            raise AssertionInvalid("No key of the signer matches the assertion's kid and alg")
+        return key
+
+
+def _key_pick(jwks: dict, *, kid: str | None, alg: str) -> jwt.PyJWK | None:
+    try:
+        keys = jwt.PyJWKSet.from_dict(jwks).keys
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+        return None
+    candidates = [key for key in keys if kid is None or key.key_id == kid]
+    if kid is None and len(candidates) != 1:
+        return None  # without a kid, only a set of exactly one key is unambiguous
+    for key in candidates:
+        # RFC 8725 §3.1: the key must be of the algorithm's type, and a key that names its alg, that
+        # alg. PyJWT derives `algorithm_name` from `alg`, else from the key type and curve.
+        if key.algorithm_name == alg:
+            return key
+    return None
+
+
+def jwt_header(token: str) -> dict:
+    """The unverified header of ``token``, for choosing the key; AssertionInvalid when unreadable or
+    when its ``alg`` is not one of ``ALGORITHMS`` (``none``, HMAC: RFC 8725 §2.1)."""
+    if not isinstance(token, str) or token.count(".") != 2 or len(token) > 16 * 1024:
+        raise AssertionInvalid("The assertion is not a signed JWT")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise AssertionInvalid("The assertion is not a signed JWT") from None
+    if header.get("alg") not in ALGORITHMS:
+        raise AssertionInvalid(f"The assertion's alg must be one of {', '.join(ALGORITHMS)}")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise AssertionInvalid("The assertion's kid must be a string")
+    return header
+
+
+def jwt_unverified_claims(token: str) -> dict:
+    """The claims of ``token`` before its signature is checked: only to find who claims to sign it."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise AssertionInvalid("The assertion's claims cannot be read") from None
+    if not isinstance(claims, dict):
+        raise AssertionInvalid("The assertion's claims cannot be read")
+    return claims
+
+
+def jwt_verify(
+    token: str,
+    *,
+    keys: KeySource,
+    issuer: str,
+    audiences: list[str],
+    clock: Callable[[], float] = time.time,
+) -> dict:
+    """The claims of ``token``, once its signature (by ``keys``), ``iss``, ``aud`` (one of
+    ``audiences``), ``exp`` (required, within ``MAX_LIFETIME_SECONDS`` of now), ``iat`` and ``nbf``
+    hold, with ``LEEWAY_SECONDS`` of skew (RFC 7523 §3 items 1-5, 7)."""
+    header = jwt_header(token)
+    key = keys.key_for(kid=header.get("kid"), alg=header["alg"])
+    now = clock()
+    try:
+        claims = jwt.decode(
+            token,
+            key=key.key,
+            algorithms=[header["alg"]],
+            audience=audiences,
+            issuer=issuer,
+            leeway=LEEWAY_SECONDS,
+            options={"require": ["iss", "sub", "aud", "exp"], "verify_iat": True},
+            # PyJWT reads the clock itself; the injectable clock is checked below as well.
+        )
+    except jwt.ExpiredSignatureError:
+        raise AssertionInvalid("The assertion has expired") from None
+    except jwt.InvalidAudienceError:
+        raise AssertionInvalid("The assertion's aud is not this authorization server") from None
+    except jwt.InvalidIssuerError:
+        raise AssertionInvalid("The assertion's iss is not its signer") from None
+    except jwt.ImmatureSignatureError:
+        raise AssertionInvalid("The assertion is not valid yet (nbf / iat in the future)") from None
+    except jwt.MissingRequiredClaimError as error:
+        raise AssertionInvalid(f"The assertion has no {error.claim} claim") from None
+    except jwt.PyJWTError:
+        raise AssertionInvalid("The assertion's signature does not verify") from None
+    exp = claims["exp"]
+    if exp + LEEWAY_SECONDS <= now:
+        raise AssertionInvalid("The assertion has expired")
+    if exp > now + MAX_LIFETIME_SECONDS + LEEWAY_SECONDS:
+        raise AssertionInvalid(f"The assertion lives too long: exp may be at most {MAX_LIFETIME_SECONDS} s ahead")
+    if not isinstance(claims["sub"], str) or not claims["sub"]:
+        raise AssertionInvalid("The assertion's sub must be a non-empty string")
+    return claims
+
+
+def jti_use_once(*, issuer: str, claims: dict, clock: Callable[[], float] = time.time) -> None:
+    """RFC 7523 §3 item 7: an assertion's ``jti`` is accepted once, by whichever worker sees it first
+    (an atomic add in the shared cache, kept until the assertion expires)."""
+    jti = claims.get("jti")
+    if not isinstance(jti, str) or not jti or len(jti) > 255:
+        raise AssertionInvalid("The assertion has no jti")
+    digest = hashlib.sha256(json.dumps([issuer, jti]).encode()).hexdigest()
+    lifetime = max(1, int(claims["exp"] - clock()) + LEEWAY_SECONDS)
+    if not cache.add(f"authserver:jti:{digest}", 1, timeout=lifetime):
+        raise AssertionInvalid("The assertion was used before (jti replayed)")

@@ -1,0 +1,196 @@
+"""Agents without a person and companies with an IdP, with the MCP Python SDK's own providers against
+live servers: client credentials with a secret and with private_key_jwt (SEP-1046, RFC 7523 §2.2), and
+enterprise-managed authorization (SEP-990) between two instances of this project, one the other's
+trusted identity provider."""
+
+import json
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.auth.extensions.client_credentials import (
+    ClientCredentialsOAuthProvider,
+    PrivateKeyJWTOAuthProvider,
+    SignedJWTParameters,
+)
+from mcp.client.auth.extensions.identity_assertion import IdentityAssertionOAuthProvider
+from mcp.client.streamable_http import streamable_http_client
+
+from live.oauth_flow import code_obtain
+from live.paths import MCP_PATH, REDIRECT_URI
+from live.person import Person
+from tests.conftest import PASSWORD, start_server_with_alice
+from tests.e2e.agent import MemoryStorage
+from tests.keys import KeyPair
+
+ENTERPRISE_MANAGED_AUTHORIZATION = "io.modelcontextprotocol/enterprise-managed-authorization"
+
+
+def whoami_with(server_url: str, auth) -> dict:
+    async def call():
+        async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
+            async with Client(streamable_http_client(server_url + MCP_PATH, http_client=http)) as client:
+                # The MCP server says its authorization server takes ID-JAGs (SEP-990, SEP-2133 extensions).
+                assert ENTERPRISE_MANAGED_AUTHORIZATION in (client.server_capabilities.extensions or {})
+                return (await client.call_tool("whoami", {})).structured_content
+
+    return anyio.run(call)
+
+
+def shell(server, code: str) -> dict:
+    """Run ``code`` in the server's ``manage.py shell``; it prints one JSON object, returned."""
+    return json.loads(server.manage("shell", "-c", code).strip().splitlines()[-1])
+
+
+def service_client_make(server, name: str, *, jwks: dict | None = None) -> dict:
+    return shell(
+        server,
+        "import json\n"
+        "from authserver.service_clients import service_client_create\n"
+        f"c, s = service_client_create(name={name!r}, scopes=['mcp', 'profile'], jwks={jwks!r})\n"
+        "print(json.dumps({'client_id': c.client_id, 'secret': s}))",
+    )
+
+
+def test_sdk_client_credentials_provider_calls_tools_as_the_service(running_server):
+    made = service_client_make(running_server, "Nightly report")
+    auth = ClientCredentialsOAuthProvider(
+        server_url=running_server.url + MCP_PATH,
+        storage=MemoryStorage(),
+        client_id=made["client_id"],
+        client_secret=made["secret"],
+        scope="mcp profile",
+        issuer=running_server.url,
+    )
+    identity = whoami_with(running_server.url, auth)
+    assert identity["acting_as"] == "service" and identity["service"] == "Nightly report"
+    assert identity["username"] == "service-nightly-report" and identity["scope"] == "mcp profile"
+
+
+def test_sdk_private_key_jwt_provider_calls_tools_with_no_secret(running_server):
+    key = KeyPair.make("ES256")
+    made = service_client_make(running_server, "Key holder", jwks=key.jwks)
+    assert made["secret"] is None
+    signer = SignedJWTParameters(
+        issuer=made["client_id"], subject=made["client_id"], signing_key=key.private_pem, signing_algorithm="ES256"
+    )
+    auth = PrivateKeyJWTOAuthProvider(
+        server_url=running_server.url + MCP_PATH,
+        storage=MemoryStorage(),
+        client_id=made["client_id"],
+        assertion_provider=signer.create_assertion_provider(),
+        scope="mcp profile",
+        issuer=running_server.url,
+    )
+    identity = whoami_with(running_server.url, auth)
+    assert identity["acting_as"] == "service" and identity["service"] == "Key holder"
+
+
+@pytest.fixture(scope="module")
+def identity_provider(tmp_path_factory):
+    """A second instance of this project: the company's identity provider, where alice works."""
+    server = start_server_with_alice(tmp_path_factory, "idp")
+    yield server
+    server.stop()
+
+
+SECRET = "cross-app-access-secret-" + "x" * 32
+
+
+def test_cross_app_access_between_two_instances_sep990(running_server, identity_provider):
+    resource_as, idp = running_server, identity_provider
+    # At the MCP server's authorization server: the agent's client, and the IdP it trusts for it.
+    agent = shell(
+        resource_as,
+        "import json, urllib.request\n"
+        "from authserver.models import Application, TrustedIdentityProvider\n"
+        f"agent = Application.objects.create(name='Acme agent', redirect_uris='', client_secret={SECRET!r},\n"
+        "    client_type='confidential', authorization_grant_type='client-credentials',\n"
+        "    token_endpoint_auth_method='client_secret_post')\n"
+        f"keys = json.load(urllib.request.urlopen({idp.url + '/.well-known/jwks.json'!r}))\n"
+        f"provider = TrustedIdentityProvider.objects.create(name='Acme IdP', issuer={idp.url!r}, jwks=keys,\n"
+        "    match_by='email')\n"
+        "provider.clients.add(agent)\n"
+        "print(json.dumps({'client_id': agent.client_id}))",
+    )
+    # At the IdP: the company's chat app, which may ask for ID-JAGs for that MCP server.
+    chat = shell(
+        idp,
+        "import json\n"
+        "from authserver.models import Application, AssertionAudience\n"
+        f"chat = Application.objects.create(name='Acme chat', redirect_uris={REDIRECT_URI!r},\n"
+        f"    client_secret={SECRET!r}, client_type='confidential', authorization_grant_type='authorization-code',\n"
+        "    token_endpoint_auth_method='client_secret_post', skip_authorization=True)\n"
+        f"AssertionAudience.objects.create(name='Notes', client=chat, audience={resource_as.url!r},\n"
+        f"    resource={resource_as.url + MCP_PATH!r}, remote_client_id={agent['client_id']!r},\n"
+        "    allowed_scope='mcp profile')\n"
+        "print(json.dumps({'client_id': chat.client_id}))",
+    )
+    # Alice signs in to the company's chat app once (OpenID Connect at the IdP)...
+    code, verifier = code_obtain(
+        idp.url, Person("alice", PASSWORD), chat["client_id"], scope="openid mcp", resource=idp.url + MCP_PATH
+    )
+    tokens = httpx2.post(
+        idp.url + "/o/token/",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "client_id": chat["client_id"],
+            "client_secret": SECRET,
+            "code_verifier": verifier,
+        },
+    ).json()
+    exchanges = []
+
+    async def id_jag_from_the_idp(audience: str, resource: str) -> str:
+        # ...and the chat app exchanges her ID token for an ID-JAG for the MCP server (RFC 8693).
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                idp.url + "/o/token/",
+                data={
+                    "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+                    "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag",
+                    "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
+                    "subject_token": tokens["id_token"],
+                    "audience": audience,
+                    "resource": resource,
+                    "scope": "mcp profile",
+                    "client_id": chat["client_id"],
+                    "client_secret": SECRET,
+                },
+            )
+        exchanges.append(answer.status_code)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["access_token"]
+
+    # The MCP SDK's SEP-990 provider presents it at the MCP server's authorization server: no browser.
+    def sep990_provider():
+        return IdentityAssertionOAuthProvider(
+            server_url=resource_as.url + MCP_PATH,
+            storage=MemoryStorage(),
+            client_id=agent["client_id"],
+            client_secret=SECRET,
+            issuer=resource_as.url,
+            assertion_provider=id_jag_from_the_idp,
+            scope="mcp profile",
+        )
+
+    identity = whoami_with(resource_as.url, sep990_provider())
+    assert exchanges == [200]
+    # alice at the IdP is alice here (matched by email, as this IdP is trusted to), acting as herself.
+    assert identity["acting_as"] == "person" and identity["username"] == "alice"
+    assert identity["client_id"] == agent["client_id"] and identity["scope"] == "mcp profile"
+    # The IdP disabled in the admin: the next grant is refused at once.
+    shell(
+        resource_as,
+        "from authserver.models import TrustedIdentityProvider\n"
+        "TrustedIdentityProvider.objects.update(is_active=False)\nprint('{}')",
+    )
+    with pytest.raises(BaseException) as refused:
+        whoami_with(resource_as.url, sep990_provider())
+    assert "not a trusted identity provider" in repr(
+        refused.value.exceptions if hasattr(refused.value, "exceptions") else refused.value
+    )
+    assert exchanges == [200, 200]
