@@ -4,6 +4,8 @@ enterprise-managed authorization (SEP-990) between two instances of this project
 trusted identity provider."""
 
 import json
+import shutil
+import subprocess
 
 import anyio
 import httpx2
@@ -20,6 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from live.oauth_flow import code_obtain
 from live.paths import MCP_PATH, REDIRECT_URI
 from live.person import Person
+from live.server import PROJECT_DIR
 from tests.conftest import PASSWORD, start_server_with_alice
 from tests.e2e.agent import MemoryStorage
 from tests.keys import KeyPair
@@ -98,7 +101,18 @@ def identity_provider(tmp_path_factory):
 SECRET = "cross-app-access-secret-" + "x" * 32
 
 
-def test_cross_app_access_between_two_instances_sep990(running_server, identity_provider):
+def idp_trust(server, *, trusted: bool) -> None:
+    """The operator ticks or unticks "trusted" on the IdP in the admin."""
+    shell(
+        server,
+        "from authserver.models import TrustedIdentityProvider\n"
+        f"TrustedIdentityProvider.objects.update(is_active={trusted!r})\nprint('{{}}')",
+    )
+
+
+@pytest.fixture(scope="module")
+def cross_app(running_server, identity_provider) -> dict:
+    """Two instances set up for Cross App Access, as their operators would, and alice signed in at the IdP."""
     resource_as, idp = running_server, identity_provider
     # At the MCP server's authorization server: the agent's client, and the IdP it trusts for it.
     agent = shell(
@@ -107,7 +121,8 @@ def test_cross_app_access_between_two_instances_sep990(running_server, identity_
         "from authserver.models import Application, TrustedIdentityProvider\n"
         f"agent = Application.objects.create(name='Acme agent', redirect_uris='', client_secret={SECRET!r},\n"
         "    client_type='confidential', authorization_grant_type='client-credentials',\n"
-        "    token_endpoint_auth_method='client_secret_post')\n"
+        # The TypeScript SDK's CrossAppAccessProvider authenticates with client_secret_basic only.
+        "    token_endpoint_auth_method='client_secret_basic')\n"
         f"keys = json.load(urllib.request.urlopen({idp.url + '/.well-known/jwks.json'!r}))\n"
         f"provider = TrustedIdentityProvider.objects.create(name='Acme IdP', issuer={idp.url!r}, jwks=keys,\n"
         "    match_by='email')\n"
@@ -127,7 +142,7 @@ def test_cross_app_access_between_two_instances_sep990(running_server, identity_
         "    allowed_scope='mcp profile')\n"
         "print(json.dumps({'client_id': chat.client_id}))",
     )
-    # Alice signs in to the company's chat app once (OpenID Connect at the IdP)...
+    # Alice signs in to the company's chat app once (OpenID Connect at the IdP); it keeps her ID token.
     code, verifier = code_obtain(
         idp.url, Person("alice", PASSWORD), chat["client_id"], scope="openid mcp", resource=idp.url + MCP_PATH
     )
@@ -142,6 +157,11 @@ def test_cross_app_access_between_two_instances_sep990(running_server, identity_
             "code_verifier": verifier,
         },
     ).json()
+    return {"agent": agent["client_id"], "chat": chat["client_id"], "id_token": tokens["id_token"]}
+
+
+def test_cross_app_access_between_two_instances_sep990(running_server, identity_provider, cross_app):
+    resource_as, idp = running_server, identity_provider
     exchanges = []
 
     async def id_jag_from_the_idp(audience: str, resource: str) -> str:
@@ -153,11 +173,11 @@ def test_cross_app_access_between_two_instances_sep990(running_server, identity_
                     "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
                     "requested_token_type": "urn:ietf:params:oauth:token-type:id-jag",
                     "subject_token_type": "urn:ietf:params:oauth:token-type:id_token",
-                    "subject_token": tokens["id_token"],
+                    "subject_token": cross_app["id_token"],
                     "audience": audience,
                     "resource": resource,
                     "scope": "mcp profile",
-                    "client_id": chat["client_id"],
+                    "client_id": cross_app["chat"],
                     "client_secret": SECRET,
                 },
             )
@@ -170,27 +190,94 @@ def test_cross_app_access_between_two_instances_sep990(running_server, identity_
         return IdentityAssertionOAuthProvider(
             server_url=resource_as.url + MCP_PATH,
             storage=MemoryStorage(),
-            client_id=agent["client_id"],
+            client_id=cross_app["agent"],
             client_secret=SECRET,
             issuer=resource_as.url,
             assertion_provider=id_jag_from_the_idp,
             scope="mcp profile",
+            token_endpoint_auth_method="client_secret_basic",  # as the agent's client registered
         )
 
     identity = whoami_with(resource_as.url, sep990_provider())
     assert exchanges == [200]
     # alice at the IdP is alice here (matched by email, as this IdP is trusted to), acting as herself.
     assert identity["acting_as"] == "person" and identity["username"] == "alice"
-    assert identity["client_id"] == agent["client_id"] and identity["scope"] == "mcp profile"
+    assert identity["client_id"] == cross_app["agent"] and identity["scope"] == "mcp profile"
     # The IdP disabled in the admin: the next grant is refused at once.
-    shell(
-        resource_as,
-        "from authserver.models import TrustedIdentityProvider\n"
-        "TrustedIdentityProvider.objects.update(is_active=False)\nprint('{}')",
-    )
-    with pytest.raises(BaseException) as refused:
-        whoami_with(resource_as.url, sep990_provider())
+    idp_trust(resource_as, trusted=False)
+    try:
+        with pytest.raises(BaseException) as refused:
+            whoami_with(resource_as.url, sep990_provider())
+    finally:
+        idp_trust(resource_as, trusted=True)
     assert "not a trusted identity provider" in repr(
         refused.value.exceptions if hasattr(refused.value, "exceptions") else refused.value
     )
     assert exchanges == [200, 200]
+
+
+# --- The TypeScript SDK 2.x client's providers (tests/interop/typescript_sdk_2/machine.mjs) ----------
+
+TS_CLIENT_DIR = PROJECT_DIR / "tests" / "interop" / "typescript_sdk_2"
+
+
+def run_ts_client(mode: str, settings: dict) -> dict:
+    node = shutil.which("node")
+    assert node, "Node.js is needed (bin/test installs Debian's nodejs)"
+    assert (TS_CLIENT_DIR / "node_modules").exists(), "run `npm ci --prefix tests/interop/typescript_sdk_2`"
+    done = subprocess.run(
+        [node, "machine.mjs", mode, json.dumps(settings)],
+        cwd=TS_CLIENT_DIR,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])["whoami"]
+
+
+def test_typescript_sdk_client_credentials_and_private_key_jwt_providers(running_server):
+    made = service_client_make(running_server, "TS report")
+    identity = run_ts_client(
+        "client-credentials",
+        {
+            "server": running_server.url,
+            "clientId": made["client_id"],
+            "clientSecret": made["secret"],
+            "scope": "mcp profile",
+        },
+    )
+    assert identity["acting_as"] == "service" and identity["service"] == "TS report"
+    key = KeyPair.make("RS256")
+    keyed = service_client_make(running_server, "TS signer", jwks=key.jwks)
+    identity = run_ts_client(
+        "private-key-jwt",
+        {
+            "server": running_server.url,
+            "clientId": keyed["client_id"],
+            "privateKeyPem": key.private_pem,
+            "algorithm": "RS256",
+            "scope": "mcp profile",
+        },
+    )
+    assert identity["acting_as"] == "service" and identity["service"] == "TS signer"
+
+
+def test_typescript_sdk_cross_app_access_provider_sep990(running_server, identity_provider, cross_app):
+    identity = run_ts_client(
+        "cross-app-access",
+        {
+            "server": running_server.url,
+            "clientId": cross_app["agent"],
+            "clientSecret": SECRET,
+            "scope": "mcp profile",
+            "idp": {
+                "tokenEndpoint": identity_provider.url + "/o/token/",
+                "idToken": cross_app["id_token"],
+                "clientId": cross_app["chat"],
+                "clientSecret": SECRET,
+            },
+        },
+    )
+    assert identity["acting_as"] == "person" and identity["username"] == "alice"
+    assert identity["client_id"] == cross_app["agent"]
