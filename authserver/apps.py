@@ -20,11 +20,14 @@ class AuthserverConfig(AppConfig):
             cors,
             signals,
         )
+        from authserver.dot.metadata_documents import metadata_document_client_keys
         from authserver.models import Application
 
         check_request_enabled.connect(cors.oauth_endpoint_cors_allowed, dispatch_uid="authserver.cors")
         app_authorized.connect(signals.token_issued, dispatch_uid="authserver.token_issued")
         post_save.connect(signals.client_saved, sender=Application, dispatch_uid="authserver.client_saved")
+        # A metadata document that authenticates with private_key_jwt (authserver.dot.metadata_documents).
+        pre_save.connect(metadata_document_client_keys, sender=Application, dispatch_uid="authserver.cimd_keys")
         post_delete.connect(signals.client_deleted, sender=Application, dispatch_uid="authserver.client_deleted")
         user_login_failed.connect(signals.login_failed, dispatch_uid="authserver.login_failed")
         user_locked_out.connect(signals.login_locked, dispatch_uid="authserver.login_locked")

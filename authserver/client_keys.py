@@ -13,6 +13,7 @@ https only, public addresses only, no redirects, bounded time and size), cached,
 once for a ``kid`` the cache does not know (the signer rotated its keys).
 """
 
+import functools
 import hashlib
 import json
 import time
@@ -102,11 +103,17 @@ class KeySource:
         return key
 
 
-def _key_pick(jwks: dict, *, kid: str | None, alg: str) -> jwt.PyJWK | None:
+@functools.lru_cache(maxsize=256)
+def _key_set_parsed(jwks_json: str) -> tuple[jwt.PyJWK, ...]:
+    # Parsing a JWK into a key object costs more than checking a signature with it: once per key set.
     try:
-        keys = jwt.PyJWKSet.from_dict(jwks).keys
+        return tuple(jwt.PyJWKSet.from_dict(json.loads(jwks_json)).keys)
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
-        return None
+        return ()
+
+
+def _key_pick(jwks: dict, *, kid: str | None, alg: str) -> jwt.PyJWK | None:
+    keys = _key_set_parsed(json.dumps(jwks, sort_keys=True))
     candidates = [key for key in keys if kid is None or key.key_id == kid]
     if kid is None and len(candidates) != 1:
         return None  # without a kid, only a set of exactly one key is unambiguous

@@ -120,6 +120,7 @@ class Application(AbstractApplication):
             self.client_secret = ""
             self.hash_client_secret = False
             self.token_endpoint_auth_method = self.AuthMethod.NONE
+            self.jwks, self.jwks_uri = {}, ""  # no method that would read them
         elif self.token_endpoint_auth_method == self.AuthMethod.PRIVATE_KEY_JWT:
             # RFC 7523 §2.2: the client proves itself with its key; no shared secret exists at all.
             self.client_secret = ""

@@ -56,13 +56,3 @@ def service_client_create(
 def service_token_bind_user(*, access_token: str, client) -> None:
     """Store a client-credentials token as its service client's service user's (DOT stores it for none)."""
     get_access_token_model().objects.filter(token_checksum=token_checksum(access_token)).update(user_id=client.user_id)
-
-
-def is_service_user(user) -> bool:
-    """Whether ``user`` is the identity of a service client (not a person)."""
-    return Application.objects.filter(
-        user=user,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        registration_source=Application.RegistrationSource.MANUAL,
-    ).exists()

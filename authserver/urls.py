@@ -12,6 +12,7 @@ from authserver.views import (
     AuthorizationCancelView,
     AuthorizationView,
     IntrospectTokenView,
+    OpenIDDiscoveryView,
     RegistrationManagementView,
     RegistrationView,
     ServerMetadataView,
@@ -30,7 +31,7 @@ urlpatterns = [
     ),
     path(
         ".well-known/openid-configuration",
-        dot_views.ConnectDiscoveryInfoView.as_view(),
+        OpenIDDiscoveryView.as_view(),
         name="oidc-connect-discovery-info",
     ),
     path(".well-known/jwks.json", dot_views.JwksInfoView.as_view(), name="jwks-info"),

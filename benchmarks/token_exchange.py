@@ -1,6 +1,8 @@
 """Token exchanges per second at ``/o/token/``, by kind of client: public (PKCE only), confidential
-(its secret stored with the fast hasher, authserver/hashers.py) and confidential with its secret
-still stored with PBKDF2 (a row from before the fast hasher)::
+(its secret stored with the fast hasher, authserver/hashers.py), confidential with its secret
+still stored with PBKDF2 (a row from before the fast hasher), and service clients getting tokens with
+``client_credentials``, authenticated by their secret or by ``private_key_jwt`` (RS256, ES256, EdDSA:
+a new signed assertion per request, signed by the load generator)::
 
     .venv/bin/python -m benchmarks.token_exchange                          # SQLite
     .venv/bin/python -m benchmarks.token_exchange --database postgresql    # a throwaway PostgreSQL cluster
@@ -45,12 +47,18 @@ from benchmarks.harness import (
     server_log_problems,
     started_server,
 )
+from live.keys import KeyPair, assertion_claims
 from live.oauth_flow import REDIRECT_URI, client_register, client_registration, code_obtain
 from live.person import Person
 from live.server import LiveServer
 
 PUBLIC, CONFIDENTIAL, LEGACY = "public", "confidential", "confidential, legacy PBKDF2 hash"
-AUTHORIZATION_CODE, REFRESH_TOKEN = "authorization_code", "refresh_token"
+AUTHORIZATION_CODE, REFRESH_TOKEN, CLIENT_CREDENTIALS = "authorization_code", "refresh_token", "client_credentials"
+SERVICE_SECRET = "service, client_secret_basic"
+SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# Requests queued per service client: more than any window sends (they never run out).
+SERVICE_QUEUE = 100_000
 PASSWORD = "token exchange benchmark 42"
 CODE_LIFETIME_SECONDS = 60  # AUTHORIZATION_CODE_EXPIRE_SECONDS in config/settings.py
 # Sizes the pool of legacy clients: more PBKDF2 exchanges per second than 2 cores manage (PBKDF2 releases
@@ -98,7 +106,9 @@ class TokenExchangeRate:
 @dataclass(frozen=True)
 class Client:
     client_id: str
-    secret: str | None = None  # None: a public client
+    secret: str | None = None  # None: a public client, or one that signs (``signer``)
+    # private_key_jwt: a fresh `client_assertion` (and its type) for each request.
+    signer: Callable[[], dict[str, str]] | None = None
 
     def credentials(self) -> httpx2.BasicAuth | None:
         # RFC 6749 §2.3.1: client_secret_basic (generated ids and secrets need no form-encoding).
@@ -128,6 +138,8 @@ def clients_register(server_url: str, kind: str, count: int) -> list[Client]:
 def token_post(http: httpx2.Client, exchange: Exchange) -> httpx2.Response:
     """RFC 6749 §4.1.3 / §6: ``client_id`` in the body only for a client that does not authenticate."""
     client = exchange.client
+    if client.signer is not None:  # RFC 7523 §2.2: the assertion names the client
+        return http.post("/o/token/", data={**exchange.grant, **client.signer()})
     data = exchange.grant if client.secret else {**exchange.grant, "client_id": client.client_id}
     return http.post("/o/token/", data=data, auth=client.credentials())
 
@@ -306,6 +318,46 @@ def legacy_rates(server: LiveServer, people: list[Person], *, seconds: float) ->
     return rates
 
 
+# Run by `manage.py shell` on the server's database: service clients made as an operator makes them
+# (JSON on stdin: [name, jwks or null] pairs); prints [client_id, secret or null] pairs.
+SERVICE_CLIENTS_CREATE = """
+import json, sys
+from authserver.service_clients import service_client_create
+
+made = [service_client_create(name=name, scopes=["mcp"], jwks=jwks) for name, jwks in json.load(sys.stdin)]
+print(json.dumps([[client.client_id, secret] for client, secret in made]))
+"""
+
+
+def assertion_signer(key: KeyPair, client_id: str, audience: str) -> Callable[[], dict[str, str]]:
+    def signed() -> dict[str, str]:
+        claims = assertion_claims(iss=client_id, sub=client_id, aud=audience)
+        return {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": key.sign(claims)}
+
+    return signed
+
+
+def service_rates(server: LiveServer, *, concurrency: int, seconds: float) -> list[TokenExchangeRate]:
+    """Service clients' ``client_credentials`` requests: by secret, then by each signing algorithm."""
+    keys = {alg: KeyPair.make(alg) for alg in SIGNING_ALGORITHMS}
+    wanted = [(f"bench service {index}", None) for index in range(concurrency)]
+    wanted += [(f"bench {alg} {index}", keys[alg].jwks) for alg in SIGNING_ALGORITHMS for index in range(concurrency)]
+    made = json.loads(
+        server.manage("shell", "-c", SERVICE_CLIENTS_CREATE, input=json.dumps(wanted)).strip().splitlines()[-1]
+    )
+    grant = {"grant_type": CLIENT_CREDENTIALS}
+    groups = {SERVICE_SECRET: [Client(client_id, secret) for client_id, secret in made[:concurrency]]}
+    for position, alg in enumerate(SIGNING_ALGORITHMS, start=1):
+        ids = [client_id for client_id, _ in made[position * concurrency : (position + 1) * concurrency]]
+        signers = [assertion_signer(keys[alg], client_id, server.url) for client_id in ids]
+        groups[f"service, private_key_jwt {alg}"] = [Client(cid, signer=s) for cid, s in zip(ids, signers)]
+    rates = []
+    for kind, clients in groups.items():
+        queues = [deque([Exchange(client, grant)] * SERVICE_QUEUE) for client in clients]
+        rates.append(exchanges_run(server, kind, CLIENT_CREDENTIALS, queues, seconds=seconds, chain=False))
+    return rates
+
+
 def token_exchange_rates(server, *, seconds: float = 5.0, concurrency: int = 4) -> list[TokenExchangeRate]:
     """Token exchanges per second on the started ``server`` (a ``live.server.LiveServer``),
     for each kind of client and both grants, with ``concurrency`` clients sending at once."""
@@ -319,6 +371,7 @@ def token_exchange_rates(server, *, seconds: float = 5.0, concurrency: int = 4) 
         rates = [*steady_rates(server, PUBLIC, people, seconds=seconds)]
         rates += steady_rates(server, CONFIDENTIAL, people, seconds=seconds)
         rates += legacy_rates(server, people, seconds=seconds)
+        rates += service_rates(server, concurrency=concurrency, seconds=seconds)
         return rates
     finally:
         for person in people:

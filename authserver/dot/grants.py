@@ -59,7 +59,8 @@ class _AuthenticatedClientGrant(GrantTypeBase):
         raise error(description=str(refusal), request=request) from None
 
     def create_token_response(self, request, token_handler):
-        headers = self._get_default_headers()
+        # RFC 6749 §5.1 / RFC 8693 §2.2: JSON, never stored by a cache.
+        headers = {"Content-Type": "application/json", "Cache-Control": "no-store", "Pragma": "no-cache"}
         try:
             body = self.token_issue(request, token_handler)
         except errors.OAuth2Error as error:

@@ -6,13 +6,27 @@ DOT registers a metadata-document client only as a public client (``token_endpoi
 publishes ``"token_endpoint_auth_method": "private_key_jwt"`` with
 ``"token_endpoint_auth_methods_supported": ["none", "private_key_jwt"]``. This module picks
 ``"none"`` for such documents so they register as the public clients they also are.
+
+A document that can only authenticate with ``private_key_jwt`` and publishes its keys (``jwks_uri``,
+https) is a client of that method (RFC 7523 §2.2; the draft allows asymmetric methods): DOT is handed
+the document as a public one, and the row it saves is made a ``private_key_jwt`` client with that
+``jwks_uri`` (:func:`metadata_document_client_keys`, a ``pre_save`` receiver), so its token requests
+must carry an assertion signed by one of those keys (``authserver.client_assertions``).
 """
+
+from contextvars import ContextVar
+from urllib.parse import urlsplit
 
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
 
 # The only method DOT accepts for a metadata-document client: draft-ietf-oauth-client-id-metadata-document
 # rules out shared secrets (none can be established with a document), and DOT does not verify private_key_jwt.
 PUBLIC_CLIENT_AUTH_METHOD = "none"
+PRIVATE_KEY_JWT = "private_key_jwt"
+
+# client_id → jwks_uri of documents just fetched that authenticate with private_key_jwt; read when DOT
+# saves the client (in the same call, so in the same context), then forgotten.
+_keyed_documents: ContextVar[dict | None] = ContextVar("authserver_keyed_metadata_documents", default=None)
 
 
 def auth_method_negotiate(*, metadata: dict) -> dict:
@@ -37,10 +51,42 @@ def auth_method_negotiate(*, metadata: dict) -> dict:
     return {**metadata, "token_endpoint_auth_method": PUBLIC_CLIENT_AUTH_METHOD}
 
 
+def private_key_jwt_keys(metadata: dict) -> str | None:
+    """The ``jwks_uri`` of a document whose one method is ``private_key_jwt``, or None (RFC 7591 §2:
+    ``jwks_uri`` is where such a client's keys are; https only, as every fetch this server makes)."""
+    if metadata.get("token_endpoint_auth_method") != PRIVATE_KEY_JWT:
+        return None
+    jwks_uri = metadata.get("jwks_uri")
+    if not isinstance(jwks_uri, str) or urlsplit(jwks_uri).scheme != "https" or len(jwks_uri) > 2000:
+        raise CIMDError("a private_key_jwt client must publish its keys at an https jwks_uri")
+    return jwks_uri
+
+
 class MetadataDocumentFetcher(SafeMetadataFetcher):
     """DOT's SSRF-hardened fetch (https only, public addresses only, no redirects, bounded time and
-    size), then :func:`auth_method_negotiate` on the document it returns."""
+    size), then :func:`auth_method_negotiate` on the document it returns, and a ``private_key_jwt``
+    document's keys remembered for the client DOT saves from it."""
 
     def fetch(self, client_id):
         metadata, max_age = super().fetch(client_id)
-        return auth_method_negotiate(metadata=metadata), max_age
+        negotiated = auth_method_negotiate(metadata=metadata)
+        jwks_uri = private_key_jwt_keys(negotiated)
+        if jwks_uri is None:
+            return negotiated, max_age
+        _keyed_documents.set({client_id: jwks_uri})
+        return {**negotiated, "token_endpoint_auth_method": PUBLIC_CLIENT_AUTH_METHOD}, max_age
+
+
+def metadata_document_client_keys(sender, instance, raw=False, **kwargs) -> None:
+    """``pre_save`` of the client model: the client DOT saves from a ``private_key_jwt`` document just
+    fetched authenticates with that method and those keys (DOT 3.4.1 saves every such client public)."""
+    keyed = _keyed_documents.get()
+    if raw or not keyed or instance.client_id not in keyed:
+        return
+    _keyed_documents.set(None)
+    instance.client_type = instance.CLIENT_CONFIDENTIAL
+    instance.token_endpoint_auth_method = PRIVATE_KEY_JWT
+    instance.jwks_uri = keyed[instance.client_id]
+    instance.jwks = {}
+    instance.client_secret = ""
+    instance.hash_client_secret = False

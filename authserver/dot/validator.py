@@ -74,6 +74,13 @@ def client_assertion_authenticate(request, *, load_client) -> bool:
         audiences = client_assertion_audiences(issuer=oauth2_settings.oidc_issuer(request), endpoint_uri=request.uri)
         client_assertion_verify(client=client, assertion=request.client_assertion, audiences=audiences)
     except AssertionInvalid as refusal:
+        # In the audit trail, for operators: a key not rotated in, a clock off, a replay.
+        audit_record(
+            kind=AuditEvent.Kind.ASSERTION_REFUSED,
+            client=getattr(request, "client", None),
+            reason=str(refusal),
+            assertion="client authentication (private_key_jwt)",
+        )
         raise errors.InvalidClientError(description=str(refusal), request=request) from None
     request.client_id = client.client_id
     return True
@@ -115,6 +122,12 @@ class MCPOAuth2Validator(OAuth2Validator):
         # registered itself or published a metadata document, whatever grant type it declared.
         if grant_type == "client_credentials" and not request.client.is_service:
             return False
+        if (
+            grant_type == "client_credentials"
+            and request.client.user is not None
+            and not person_active(request.client.user)
+        ):
+            return False  # its service user deactivated: the service is switched off
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
 
     # --- People and claims ----------------------------------------------------------------------

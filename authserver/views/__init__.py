@@ -1,5 +1,11 @@
 from authserver.dot.views.authorize import AuthorizationCancelView, AuthorizationView
-from authserver.dot.views.endpoints import IntrospectTokenView, ServerMetadataView, TokenView, UserInfoView
+from authserver.dot.views.endpoints import (
+    IntrospectTokenView,
+    OpenIDDiscoveryView,
+    ServerMetadataView,
+    TokenView,
+    UserInfoView,
+)
 from authserver.dot.views.registration import RegistrationManagementView, RegistrationView
 from authserver.views.account import ConnectedAppsView, LoginView, RevokeConnectedAppView
 
@@ -9,6 +15,7 @@ __all__ = [
     "ConnectedAppsView",
     "IntrospectTokenView",
     "LoginView",
+    "OpenIDDiscoveryView",
     "RegistrationManagementView",
     "RegistrationView",
     "RevokeConnectedAppView",

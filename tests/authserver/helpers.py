@@ -148,3 +148,14 @@ def assert_authorize_refuses(client, client_id: str, *, redirect_uri: str = REDI
     assert response.status_code in (400, 401)
     assert "Location" not in response
     assert not get_application_model().objects.filter(client_id=client_id).exists()
+
+
+class KeysAt:
+    """A stand-in for the metadata-document fetcher (DOT's CIMD_METADATA_FETCHER): serves JWK Sets by URL."""
+
+    documents: dict = {}
+    fetched: list = []
+
+    def fetch(self, url):
+        self.fetched.append(url)
+        return self.documents[url], 60

@@ -374,7 +374,7 @@ def test_operator_creates_a_service_client_in_the_admin_with_its_own_service_use
 
 def test_operator_trusts_an_identity_provider_and_a_pasted_private_key_is_refused(operator):
     from authserver.models import TrustedIdentityProvider
-    from tests.keys import KeyPair
+    from live.keys import KeyPair
 
     key = KeyPair.make("ES256")
     fields = {"name": "Acme Okta", "issuer": "https://acme.okta.example", "jwks_uri": "", "match_by": "sub"}

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authserver.models import Application, AssertionAudience, AuditEvent, IdentityLink, TrustedIdentityProvider
+from live.keys import KeyPair, assertion_claims, hmac_signed_with, unsigned
 from live.paths import MCP_PATH
-from tests.authserver.helpers import ISSUER, basic_auth, connect, stored_access_token
+from tests.authserver.helpers import ISSUER, KeysAt, basic_auth, connect, stored_access_token
 from tests.factories import make_client, make_user
-from tests.keys import KeyPair, assertion_claims, hmac_signed_with, unsigned
 
 pytestmark = pytest.mark.django_db
 
@@ -280,3 +280,23 @@ def test_any_assertion_or_subject_token_gets_a_json_answer_never_a_500(
     ):
         assert answer.status_code in (400, 401), answer.content
         assert answer["Content-Type"].startswith("application/json") and "error" in answer.json()
+
+
+def test_idp_keys_at_a_jwks_uri_are_fetched_and_a_rotation_is_followed(client, idp, idp_key, agent, settings):
+    uri = "https://idp.acme.example/keys"
+    KeysAt.documents, KeysAt.fetched = {uri: idp_key.jwks}, []
+    settings.OAUTH2_PROVIDER = {
+        **settings.OAUTH2_PROVIDER,
+        "CIMD_METADATA_FETCHER": "tests.authserver.helpers.KeysAt",
+    }
+    idp.jwks, idp.jwks_uri = {}, uri
+    idp.save()
+    IdentityLink.objects.create(provider=idp, subject="00u-alice", user=make_user("alice"))
+    assert present(client, agent, id_jag(idp_key, agent)).status_code == 200
+    assert present(client, agent, id_jag(idp_key, agent)).status_code == 200
+    assert KeysAt.fetched == [uri]  # cached
+    rotated = KeyPair.make("RS256")
+    KeysAt.documents[uri] = rotated.jwks  # the IdP rotated its signing key
+    assert present(client, agent, id_jag(rotated, agent)).status_code == 200
+    assert KeysAt.fetched == [uri, uri]
+    assert "kid" in refused(present(client, agent, id_jag(idp_key, agent)))  # the retired key: refused

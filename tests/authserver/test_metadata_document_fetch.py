@@ -294,6 +294,50 @@ def test_chatgpt_document_preferring_private_key_jwt_but_supporting_none_gets_a_
     assert_stored_as_public_metadata_document_client(client_id, "ChatGPT")
 
 
+def test_a_document_that_only_signs_uses_private_key_jwt_with_its_published_keys_rfc7523_sec2_2(
+    client, document_server
+):
+    from authserver.models import AuditEvent
+    from live.keys import KeyPair, assertion_claims
+
+    key = KeyPair.make("ES256")
+    jwks_uri = document_server.publish("/oauth/jwks.json", key.jwks)
+    document = {**CHATGPT, "token_endpoint_auth_methods_supported": ["private_key_jwt"], "jwks_uri": jwks_uri}
+    client_id = document_server.publish("/oauth/signer/client.json", document)
+
+    def signed(aud=ISSUER):
+        assertion = key.sign(assertion_claims(iss=client_id, sub=client_id, aud=aud))
+        return {
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+        }
+
+    client.force_login(make_user())
+    for credentials, status in ((signed(aud="https://other.example"), 401), ({}, 401), (signed(), 200)):
+        verifier, challenge = pkce_pair()
+        url = authorize_url(client_id, challenge, redirect_uri=CHATGPT_REDIRECT_URI)
+        page = client.get(url)
+        answer = client.post(url, consent_answer(page)) if page.status_code == 200 else page
+        code = parse_qs(urlsplit(answer["Location"]).query)["code"][0]
+        token = client.post(
+            "/o/token/",
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CHATGPT_REDIRECT_URI,
+                "client_id": client_id,
+                "code_verifier": verifier,
+                **credentials,
+            },
+        )
+        assert token.status_code == status, token.content
+    stored = get_application_model().objects.get(client_id=client_id)
+    assert (stored.registration_source, stored.token_endpoint_auth_method) == ("cimd", "private_key_jwt")
+    assert stored.jwks_uri == jwks_uri and stored.client_secret == ""
+    assert document_server.requested.count("/oauth/jwks.json") == 1  # fetched when first needed, then cached
+    assert AuditEvent.objects.filter(kind=AuditEvent.Kind.ASSERTION_REFUSED, client_id=client_id).exists()
+
+
 def dot_refusal_reason(caplog) -> str:
     """Why DOT refused to resolve the client_id, as it logs it (the client never sees it)."""
     reasons = [record.getMessage() for record in caplog.records if "CIMD resolution failed" in record.getMessage()]
@@ -305,8 +349,8 @@ def dot_refusal_reason(caplog) -> str:
     ("document", "reason"),
     [
         (
-            {**CHATGPT, "token_endpoint_auth_methods_supported": ["private_key_jwt"]},
-            "must be public",  # DOT does not verify private_key_jwt
+            {**CHATGPT, "token_endpoint_auth_methods_supported": ["private_key_jwt"], "jwks_uri": None},
+            "jwks_uri",  # private_key_jwt needs the client's published keys
         ),
         ({**CHATGPT, "token_endpoint_auth_methods_supported": "none"}, "token_endpoint_auth_methods_supported"),
         (

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 
 from authserver.models import Application, AuditEvent
 from authserver.service_clients import service_client_create
+from live.keys import KeyPair, assertion_claims, hmac_signed_with, unsigned
 from live.paths import MCP_PATH
-from tests.authserver.helpers import ISSUER, basic_auth, register, stored_access_token
+from tests.authserver.helpers import ISSUER, KeysAt, basic_auth, register, stored_access_token
 from tests.factories import make_client, make_resource_server
-from tests.keys import KeyPair, assertion_claims, hmac_signed_with, unsigned
 
 pytestmark = pytest.mark.django_db
 
@@ -208,22 +208,11 @@ def test_private_key_jwt_revokes_and_introspects_rfc7009_rfc7662(client, key):
     assert introspected.json()["active"] is False
 
 
-class KeysAt:
-    """A stand-in for the metadata-document fetcher (DOT's CIMD_METADATA_FETCHER): serves JWK Sets by URL."""
-
-    documents: dict = {}
-    fetched: list = []
-
-    def fetch(self, url):
-        self.fetched.append(url)
-        return self.documents[url], 60
-
-
 def test_jwks_uri_keys_are_fetched_cached_and_fetched_again_for_an_unknown_kid(client, key):
     uri = "https://keys.example/jwks.json"
     KeysAt.documents, KeysAt.fetched = {uri: key.jwks}, []
     with override_settings(
-        OAUTH2_PROVIDER={**settings_dot(), "CIMD_METADATA_FETCHER": f"{__name__}.KeysAt"},
+        OAUTH2_PROVIDER={**settings_dot(), "CIMD_METADATA_FETCHER": "tests.authserver.helpers.KeysAt"},
     ):
         service, _ = service_client_create(name="Published keys", scopes=["mcp"], jwks_uri=uri)
         assert client_credentials(client, **with_assertion(key, service)).status_code == 200
@@ -243,7 +232,7 @@ def settings_dot() -> dict:
     return dict(django_settings.OAUTH2_PROVIDER)
 
 
-def test_service_client_needs_a_user_scopes_and_one_kind_of_key():
+def test_service_client_needs_scopes_and_one_kind_of_key():
     from django.core.exceptions import ValidationError
 
     service = Application(
@@ -254,7 +243,7 @@ def test_service_client_needs_a_user_scopes_and_one_kind_of_key():
     )
     with pytest.raises(ValidationError) as refused:
         service.full_clean()
-    assert {"user", "allowed_scope"} <= set(refused.value.message_dict)
+    assert "allowed_scope" in refused.value.message_dict
     with pytest.raises(ValidationError, match="private key"):
         service_client_create(
             name="Leaky", scopes=["mcp"], jwks={"keys": [{**KeyPair.make().public_jwk, "d": "secret-part"}]}
@@ -279,3 +268,23 @@ def test_any_client_assertion_gets_a_json_answer_never_a_500(client, assertion, 
     assert answer.status_code in (400, 401)
     assert answer["Content-Type"].startswith("application/json")
     assert "error" in answer.json()
+
+
+def test_deactivating_the_service_user_stops_new_tokens(client):
+    service, secret = service_client_create(name="Retired job", scopes=["mcp"])
+    service.user.is_active = False
+    service.user.save()
+    answer = client_credentials(client, headers=basic_auth(service.client_id, secret))
+    assert answer.status_code == 400 and answer.json()["error"] == "unauthorized_client"
+
+
+def test_refused_client_assertions_are_in_the_audit_trail_with_the_reason(client, key, keyed_service):
+    client_credentials(client, **with_assertion(key, keyed_service, aud="https://other.example"))
+    refused = AuditEvent.objects.get(kind=AuditEvent.Kind.ASSERTION_REFUSED)
+    assert refused.client_id == keyed_service.client_id and "aud" in refused.detail["reason"]
+
+
+def test_openid_discovery_names_the_private_key_jwt_algorithms_oidc_discovery_sec3(client):
+    discovery = client.get("/.well-known/openid-configuration").json()
+    assert "private_key_jwt" in discovery["token_endpoint_auth_methods_supported"]
+    assert discovery["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]

@@ -48,3 +48,27 @@ def test_a_burst_of_registrations_across_workers_is_held_to_exactly_the_limit(se
     keys = redis_server.client().keys("*authserver:ratelimit:registration:*")
     assert len(keys) == 1
     assert int(redis_server.client().get(keys[0])) == BURST
+
+
+def test_a_client_assertion_replayed_to_every_worker_at_once_is_accepted_once_rfc7523_sec3_item7(server_on_redis):
+    from live.keys import KeyPair, assertion_claims
+    from tests.e2e.test_machine_clients import service_client_make
+
+    key = KeyPair.make("EdDSA")
+    made = service_client_make(server_on_redis, "Replayer", jwks=key.jwks)
+    assertion = key.sign(assertion_claims(iss=made["client_id"], sub=made["client_id"], aud=server_on_redis.url))
+
+    def present(_):
+        with httpx2.Client(timeout=30) as http:  # a connection of its own: spread over the workers
+            return http.post(
+                server_on_redis.url + "/o/token/",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    "client_assertion": assertion,
+                },
+            ).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(BURST) as pool:
+        statuses = list(pool.map(present, range(BURST)))
+    assert statuses.count(200) == 1 and statuses.count(401) == BURST - 1

@@ -70,6 +70,19 @@ class TokenView(dot_views.TokenView):
         return response
 
 
+class OpenIDDiscoveryView(dot_views.ConnectDiscoveryInfoView):
+    """OpenID Connect Discovery §3: with ``private_key_jwt`` among the token endpoint's methods, name the
+    algorithms its assertions may use (DOT 3.4.1 names none, so a relying party would guess)."""
+
+    def get(self, request, *args, **kwargs):
+        response = super().get(request, *args, **kwargs)
+        discovery = json.loads(response.content)
+        if PRIVATE_KEY_JWT in discovery.get("token_endpoint_auth_methods_supported", []):
+            discovery["token_endpoint_auth_signing_alg_values_supported"] = list(ALGORITHMS)
+        response.content = json.dumps(discovery)
+        return response
+
+
 class JsonMethodNotAllowed:
     """A JSON endpoint answers a wrong method with a JSON 405, not Django's empty one."""
 

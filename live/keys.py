@@ -1,4 +1,4 @@
-"""Key pairs and signed JWTs for tests of private_key_jwt and identity assertions (RFC 7523)."""
+"""Key pairs and signed JWTs for private_key_jwt and identity assertions (RFC 7523): shared by tests and benchmarks."""
 
 import json
 import time
