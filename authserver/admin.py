@@ -188,7 +188,7 @@ class ClientAdmin(ApplicationAdmin):
         if obj is not None and obj.client_type == Application.CLIENT_PUBLIC:
             # RFC 6749 §2.1: a public client has no secret; its page does not speak of one (ClientForm
             # also drops HS256, which signs ID tokens with the secret).
-            exclude += ("client_secret", "hash_client_secret", "token_endpoint_auth_method")
+            exclude += ("client_secret", "hash_client_secret", "token_endpoint_auth_method", "jwks", "jwks_uri")
         return exclude
 
     def get_deleted_objects(self, objs, request):

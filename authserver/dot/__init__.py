@@ -19,7 +19,8 @@ answers where it is made. Public extension points first:
 - ``backend`` (``OAUTH2_BACKEND_CLASS``): absolute request URIs for the userinfo endpoint's RFC 8707
   audience check; "which client authenticated" for introspection (RFC 7662 §2.1).
 - ``metadata_documents`` (``CIMD_METADATA_FETCHER``): the auth method a Client ID Metadata Document
-  lists that this server supports.
+  lists that this server supports; a document that only signs (``private_key_jwt`` with an https
+  ``jwks_uri``) saved as such a client by a ``pre_save`` receiver (DOT 3.4.1 saves every one public).
 - ``views``: DOT's view subclasses: authorization (consent, RFC 9207 ``iss`` on errors, RFC 8707
   resources), registration (RFC 7591/7592 held to this site's policy), introspection (RFC 7662),
   userinfo (JSON errors), RFC 8414 metadata (``private_key_jwt`` algorithms, the ID-JAG grant

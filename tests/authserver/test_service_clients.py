@@ -55,6 +55,16 @@ def test_create_service_client_command_prints_the_secret_once_and_stores_its_has
     assert answer.status_code == 200, answer.content
 
 
+def test_create_service_client_command_with_a_key_file_makes_a_private_key_jwt_client(client, tmp_path, key):
+    keys = tmp_path / "bot.jwks.json"
+    keys.write_text(json.dumps(key.jwks))
+    out = io.StringIO()
+    call_command("create_service_client", "Deploy bot", "--scope", "mcp", "--jwks-file", str(keys), stdout=out)
+    assert "client_secret" not in out.getvalue() and "private_key_jwt" in out.getvalue()
+    service = Application.objects.get(name="Deploy bot")
+    assert client_credentials(client, **with_assertion(key, service)).status_code == 200
+
+
 def test_client_credentials_token_is_resource_bound_and_has_no_refresh_token_rfc6749_sec4_4_3(client):
     service, secret = service_client_create(name="Backup agent", scopes=["mcp", "profile"])
     answer = client_credentials(client, headers=basic_auth(service.client_id, secret))
