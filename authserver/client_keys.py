@@ -79,10 +79,15 @@ class KeySource:
             cached = cache.get(cache_key)
             if cached is not None:
                 return cached
+        failed_key = f"authserver:jwks-failed:{digest}"
+        if cache.get(failed_key):
+            # A key server that failed is not asked again on every request (each fetch may take seconds).
+            raise AssertionInvalid("The signer's keys could not be fetched (recently failed)")
         try:
             fetcher = oauth2_settings.CIMD_METADATA_FETCHER()
             document, _max_age = fetcher.fetch(self.jwks_uri)
         except CIMDError as error:
+            cache.set(failed_key, 1, timeout=JWKS_REFETCH_SECONDS)
             raise AssertionInvalid(f"The signer's keys could not be fetched: {error}") from None
         problem = jwks_problem(document)
         if problem:

@@ -157,5 +157,9 @@ class KeysAt:
     fetched: list = []
 
     def fetch(self, url):
+        from oauth2_provider.cimd import CIMDError
+
         self.fetched.append(url)
+        if url not in self.documents:
+            raise CIMDError("could not fetch client_id document: connection refused")
         return self.documents[url], 60

@@ -104,3 +104,10 @@ def test_sse_endpoint_has_its_own_resource_metadata(client):
     metadata = client.get(SSE_METADATA_PATH).json()
     assert metadata["resource"] == "http://testserver" + SSE_PATH
     assert metadata["authorization_servers"] == ["http://testserver"]
+
+
+def test_without_a_signing_key_token_exchange_is_not_advertised_rfc8414_sec2(client, settings):
+    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "OIDC_ENABLED": False, "OIDC_RSA_PRIVATE_KEY": ""}
+    metadata = client.get("/.well-known/oauth-authorization-server").json()
+    assert "urn:ietf:params:oauth:grant-type:token-exchange" not in metadata["grant_types_supported"]
+    assert "urn:ietf:params:oauth:grant-type:jwt-bearer" in metadata["grant_types_supported"]

@@ -298,3 +298,15 @@ def test_openid_discovery_names_the_private_key_jwt_algorithms_oidc_discovery_se
     discovery = client.get("/.well-known/openid-configuration").json()
     assert "private_key_jwt" in discovery["token_endpoint_auth_methods_supported"]
     assert discovery["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "ES256", "EdDSA"]
+
+
+def test_an_unreachable_jwks_uri_is_not_fetched_again_on_every_request(client, key):
+    uri = "https://keys.example/down.json"
+    KeysAt.documents, KeysAt.fetched = {}, []  # every fetch fails (no document)
+    with override_settings(
+        OAUTH2_PROVIDER={**settings_dot(), "CIMD_METADATA_FETCHER": "tests.authserver.helpers.KeysAt"}
+    ):
+        service, _ = service_client_create(name="Keys down", scopes=["mcp"], jwks_uri=uri)
+        for _ in range(3):
+            assert "could not be fetched" in refusal(client_credentials(client, **with_assertion(key, service)))
+    assert KeysAt.fetched == [uri]

@@ -49,6 +49,11 @@ class ServerMetadataView(dot_views.OAuthServerMetadataView):
         for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
             if PRIVATE_KEY_JWT in metadata.get(f"{endpoint}_auth_methods_supported", []):
                 metadata[f"{endpoint}_auth_signing_alg_values_supported"] = list(ALGORITHMS)
+        if not oauth2_settings.OIDC_RSA_PRIVATE_KEY:
+            # Token exchange issues ID-JAGs signed with the OpenID Connect key: none, no exchange.
+            metadata["grant_types_supported"] = [
+                grant for grant in metadata.get("grant_types_supported", []) if grant != TOKEN_EXCHANGE_GRANT_TYPE
+            ]
         if JWT_BEARER_GRANT_TYPE in metadata.get("grant_types_supported", []):
             metadata["authorization_grant_profiles_supported"] = [ID_JAG_GRANT_PROFILE]
         response.content = json.dumps(metadata)
