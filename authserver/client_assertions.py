@@ -6,15 +6,12 @@ Used at every endpoint where a client authenticates (token, revocation, introspe
 ``MCPOAuth2Validator.authenticate_client``.
 """
 
-import logging
 import time
 from collections.abc import Callable
 
 from django.urls import reverse
 
 from authserver.client_keys import AssertionInvalid, KeySource, jti_use_once, jwt_unverified_claims, jwt_verify
-
-logger = logging.getLogger(__name__)
 
 # RFC 7523 §2.2: the one client_assertion_type this server knows.
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"

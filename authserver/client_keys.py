@@ -59,6 +59,14 @@ def jwks_problem(jwks) -> str | None:
     return None
 
 
+def key_source_problem(*, jwks, jwks_uri: str) -> str | None:
+    """What is wrong with a signer's keys as an operator gave them: exactly one of a pasted JWK Set
+    (:func:`jwks_problem`) or a JWKS URI."""
+    if bool(jwks) == bool(jwks_uri):
+        return "Give the public keys one way: a JWKS URI or a pasted JWK Set."
+    return jwks_problem(jwks) if jwks else None
+
+
 @dataclass(frozen=True)
 class KeySource:
     """Where a signer's public keys are: an inline JWK Set, or a URI (cached under ``version``,

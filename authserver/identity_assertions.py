@@ -13,7 +13,6 @@ Both roles, so one site can serve either:
   operator listed (:class:`~authserver.models.AssertionAudience`).
 """
 
-import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -35,9 +34,7 @@ from authserver.client_keys import (
     jwt_verify,
 )
 from authserver.models import AssertionAudience, IdentityLink, TrustedIdentityProvider
-from authserver.resources import audience_covers
-
-logger = logging.getLogger(__name__)
+from authserver.resources import resources_named
 
 # draft-ietf-oauth-identity-assertion-authz-grant §3 / §4: the JWT type, token type and grant profile.
 ID_JAG_TYP = "oauth-id-jag+jwt"
@@ -117,9 +114,9 @@ def _resources_bound(claimed, *, known: list[str], requested: list[str]) -> list
     # RFC 8707 §2 and ext-auth: the token is for the resource the IdP named, not the one the client asks for.
     if not isinstance(claimed, str) or not claimed:
         raise AssertionInvalid("The assertion names no resource")
-    bound = [resource for resource in known if audience_covers([claimed], resource)]
+    bound = resources_named(claimed, known=known)
     for asked in requested:
-        bound = [resource for resource in bound if audience_covers([asked], resource)]
+        bound = resources_named(asked, known=bound)
     if not bound:
         raise AssertionInvalid("The assertion's resource is not this server's (or not the one requested)")
     return bound

@@ -205,13 +205,11 @@ class Application(AbstractApplication):
             if service_problems:
                 raise ValidationError(service_problems)
         if self.token_endpoint_auth_method == self.AuthMethod.PRIVATE_KEY_JWT:
-            from authserver.client_keys import jwks_problem
+            from authserver.client_keys import key_source_problem
 
-            if bool(self.jwks) == bool(self.jwks_uri):
-                raise ValidationError({"jwks": "private_key_jwt needs the client's public keys: a JWKS or a JWKS URI."})
-            problem = jwks_problem(self.jwks) if self.jwks else None
+            problem = key_source_problem(jwks=self.jwks, jwks_uri=self.jwks_uri)
             if problem:
-                raise ValidationError({"jwks": problem})
+                raise ValidationError({"jwks": f"private_key_jwt: {problem}"})
         # The redirect URI policy (authserver.registration) holds however a client is made:
         # registration, a metadata document, the admin or `create_client`.
         problems = [problem for uri in self.redirect_uris.split() if (problem := redirect_uri_problem(uri))]
@@ -360,11 +358,9 @@ class TrustedIdentityProvider(models.Model):
         return self.name
 
     def clean(self):
-        from authserver.client_keys import jwks_problem
+        from authserver.client_keys import key_source_problem
 
-        if bool(self.jwks) == bool(self.jwks_uri):
-            raise ValidationError({"jwks": "Give the IdP's keys: a JWKS URI or a pasted JWK Set (one of them)."})
-        problem = jwks_problem(self.jwks) if self.jwks else None
+        problem = key_source_problem(jwks=self.jwks, jwks_uri=self.jwks_uri)
         if problem:
             raise ValidationError({"jwks": problem})
 

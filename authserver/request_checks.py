@@ -74,19 +74,19 @@ def resources_requested(request) -> list[str]:
 
 
 def resource_bind(request) -> None:
-    """oauthlib ``post_token`` validator for grants with no person and no authorization request
-    (client credentials, identity assertions): RFC 8707 §2, the token is bound to this server's
+    """oauthlib ``post_token`` validator of the client-credentials grant (no person, no authorization
+    request): RFC 8707 §2, the token is bound to this server's
     protected resources that the ``resource`` parameters name (all of them when none is sent, so
     no token is ever valid "anywhere"); naming anything else is ``invalid_target``."""
     from oauth2_provider.settings import oauth2_settings
 
-    from authserver.resources import audience_covers, known_resources
+    from authserver.resources import known_resources, resources_named
 
     known = known_resources(oauth2_settings.oidc_issuer(request))
     requested = resources_requested(request)
     bound: list[str] = []
     for resource in requested:
-        covered = [candidate for candidate in known if audience_covers([resource], candidate)]
+        covered = resources_named(resource, known=known)
         if not covered:
             raise errors.CustomOAuth2Error(
                 error="invalid_target",

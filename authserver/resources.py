@@ -70,6 +70,11 @@ def _covers(audiences: tuple[str, ...], resource: str) -> bool:
     return bool(audiences) and validate_resource_as_url_prefix(resource, list(audiences))
 
 
+def resources_named(requested: str, *, known: list[str]) -> list[str]:
+    """The resources of ``known`` that a ``resource`` indicator names (or covers, as an origin does)."""
+    return [resource for resource in known if audience_covers([requested], resource)]
+
+
 def names_known_resource(requested: str, request_origin: str) -> bool:
     """Whether a client's ``resource`` parameter names (or covers) one of the protected resources."""
-    return any(audience_covers([requested], known) for known in known_resources(request_origin))
+    return bool(resources_named(requested, known=known_resources(request_origin)))

@@ -11,7 +11,6 @@ Both need an authenticated confidential client (RFC 6749 §3.2.1), with the meth
 """
 
 import json
-import logging
 
 from django.utils.functional import cached_property
 from oauth2_provider.settings import oauth2_settings
@@ -34,8 +33,6 @@ from authserver.identity_assertions import (
 from authserver.models import AuditEvent
 from authserver.request_checks import resources_requested
 from authserver.resources import known_resources
-
-logger = logging.getLogger(__name__)
 
 
 class _AuthenticatedClientGrant(GrantTypeBase):

@@ -19,10 +19,11 @@ from urllib.parse import urlsplit
 
 from oauth2_provider.cimd import CIMDError, SafeMetadataFetcher
 
+from authserver.client_assertions import PRIVATE_KEY_JWT
+
 # The only method DOT accepts for a metadata-document client: draft-ietf-oauth-client-id-metadata-document
 # rules out shared secrets (none can be established with a document), and DOT does not verify private_key_jwt.
 PUBLIC_CLIENT_AUTH_METHOD = "none"
-PRIVATE_KEY_JWT = "private_key_jwt"
 
 # client_id → jwks_uri of documents just fetched that authenticate with private_key_jwt; read when DOT
 # saves the client (in the same call, so in the same context), then forgotten.

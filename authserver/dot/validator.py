@@ -120,14 +120,11 @@ class MCPOAuth2Validator(OAuth2Validator):
         # MCP client-credentials extension: only service clients an operator made get tokens with no
         # person (oauthlib answers `unauthorized_client`, RFC 6749 §5.2); never a client that
         # registered itself or published a metadata document, whatever grant type it declared.
-        if grant_type == "client_credentials" and not request.client.is_service:
-            return False
-        if (
-            grant_type == "client_credentials"
-            and request.client.user is not None
-            and not person_active(request.client.user)
-        ):
-            return False  # its service user deactivated: the service is switched off
+        if grant_type == "client_credentials":
+            service = request.client
+            # A service whose service user is deactivated is switched off.
+            if not service.is_service or (service.user is not None and not person_active(service.user)):
+                return False
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
 
     # --- People and claims ----------------------------------------------------------------------

@@ -33,6 +33,14 @@ class UserInfoView(dot_views.UserInfoView):
         return response
 
 
+def signing_algorithms_name(metadata: dict, *endpoints: str) -> None:
+    """RFC 8414 §2 / OpenID Connect Discovery §3: each endpoint taking ``private_key_jwt`` names the
+    algorithms its assertions may be signed with."""
+    for endpoint in endpoints:
+        if PRIVATE_KEY_JWT in metadata.get(f"{endpoint}_auth_methods_supported", []):
+            metadata[f"{endpoint}_auth_signing_alg_values_supported"] = list(ALGORITHMS)
+
+
 class ServerMetadataView(dot_views.OAuthServerMetadataView):
     """RFC 8414 §2: advertise what each endpoint accepts. DOT repeats the token endpoint's methods
     for introspection, but introspection needs an authenticated client, never ``none``; it knows no
@@ -46,9 +54,7 @@ class ServerMetadataView(dot_views.OAuthServerMetadataView):
             metadata["introspection_endpoint_auth_methods_supported"] = [
                 method for method in metadata["introspection_endpoint_auth_methods_supported"] if method != "none"
             ]
-        for endpoint in ("token_endpoint", "revocation_endpoint", "introspection_endpoint"):
-            if PRIVATE_KEY_JWT in metadata.get(f"{endpoint}_auth_methods_supported", []):
-                metadata[f"{endpoint}_auth_signing_alg_values_supported"] = list(ALGORITHMS)
+        signing_algorithms_name(metadata, "token_endpoint", "revocation_endpoint", "introspection_endpoint")
         if not oauth2_settings.OIDC_RSA_PRIVATE_KEY:
             # Token exchange issues ID-JAGs signed with the OpenID Connect key: none, no exchange.
             metadata["grant_types_supported"] = [
@@ -82,8 +88,7 @@ class OpenIDDiscoveryView(dot_views.ConnectDiscoveryInfoView):
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         discovery = json.loads(response.content)
-        if PRIVATE_KEY_JWT in discovery.get("token_endpoint_auth_methods_supported", []):
-            discovery["token_endpoint_auth_signing_alg_values_supported"] = list(ALGORITHMS)
+        signing_algorithms_name(discovery, "token_endpoint")
         response.content = json.dumps(discovery)
         return response
 
