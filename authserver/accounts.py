@@ -102,21 +102,38 @@ def account_deactivated(sender, instance, raw=False, **kwargs):
 
 def account_create(*, username: str, email: str = "", name: str = ""):
     """A new account with no password (it can never sign in with one): a service client's identity, or a
-    person a trusted IdP vouches for. ``username`` is taken as is when free, else numbered."""
+    person a trusted IdP vouches for. ``username`` is taken as is when free, else numbered (and cut to
+    fit: it is a wish, not an identifier anyone presents). Where the site signs in by email address, a
+    given ``email`` is the username exactly. An address is never cut or numbered (that names another
+    address) nor stored with characters that do not show: ValueError. The name, shown only, is cut to fit.
+    """
     from django.contrib.auth import get_user_model
 
+    from authserver.display_text import display_text_clean, display_text_problem
+
     user_model = get_user_model()
-    base = username[:140] or "user"
-    candidate, number = base, 1
-    while user_model._default_manager.filter(**{user_model.USERNAME_FIELD: candidate}).exists():
-        number += 1
-        candidate = f"{base}-{number}"
-    fields = {user_model.USERNAME_FIELD: candidate}
     email_field = user_model.get_email_field_name()
-    if email and email_field != user_model.USERNAME_FIELD and hasattr(user_model, email_field):
-        fields[email_field] = email[:254]
+    if not hasattr(user_model, email_field):
+        email = ""  # a user model without an address keeps none
+    if email and display_text_problem(email):
+        raise ValueError("The address holds characters that do not show: it is not stored")
+    if email and len(email) > user_model._meta.get_field(email_field).max_length:
+        raise ValueError("The address is longer than the email field: it is not cut into another address")
+    if email and email_field == user_model.USERNAME_FIELD:
+        if user_model._default_manager.filter(**{email_field: email}).exists():
+            raise ValueError("The address already signs in to another account here")
+        fields = {email_field: email}
+    else:
+        base = username[:140] or "user"
+        candidate, number = base, 1
+        while user_model._default_manager.filter(**{user_model.USERNAME_FIELD: candidate}).exists():
+            number += 1
+            candidate = f"{base}-{number}"
+        fields = {user_model.USERNAME_FIELD: candidate}
+        if email:
+            fields[email_field] = email
     if name and hasattr(user_model, "first_name"):
-        fields["first_name"] = name[:150]
+        fields["first_name"] = display_text_clean(name)[: user_model._meta.get_field("first_name").max_length]
     user = user_model(**fields)
     user.set_unusable_password()
     user.save()

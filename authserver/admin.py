@@ -42,6 +42,13 @@ IDToken = get_id_token_model()
 # OAuth 2.1 §10 drops the implicit and password grants; what an operator may still make a client for.
 OAUTH_2_1_GRANT_TYPES = (Application.GRANT_AUTHORIZATION_CODE, Application.GRANT_CLIENT_CREDENTIALS)
 IDLE_DAYS = 30  # the "idle" filter: no code or token for this long
+# The form's word on allowed_scope (the model's help text, a migration away, says empty is any scope: true for a
+# person's client, not for a service client, which then gets nothing).
+SERVICE_SCOPES_HELP = (
+    "Space-separated. A service client (client credentials) gets only these, without anyone consenting: "
+    "it must list some. A client presenting an identity assertion gets at most these. Empty: whatever a "
+    "person or an IdP grants; a client that only introspects gets no tokens for itself."
+)
 
 
 def _count(queryset):
@@ -112,6 +119,9 @@ class ClientForm(ApplicationForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        allowed_scope = self.fields.get("allowed_scope")
+        if allowed_scope is not None:
+            allowed_scope.help_text = SERVICE_SCOPES_HELP
         grant_types = self.fields.get("authorization_grant_type")
         if grant_types is not None:
             grant_types.choices = [choice for choice in grant_types.choices if choice[0] in OAUTH_2_1_GRANT_TYPES]
@@ -157,8 +167,9 @@ class ClientAdmin(ApplicationAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def save_model(self, request, obj, form, change):
-        if obj.is_service and obj.user_id is None and not obj.may_introspect:
-            # A service client acts as a dedicated service user, made for it (authserver.service_clients).
+        if obj.is_service and obj.user_id is None and obj.allowed_scopes:
+            # A service client acts as a dedicated service user, made for it (authserver.service_clients);
+            # a client made only to introspect lists no scopes, gets no tokens, and needs none.
             obj.user = service_user_create(name=obj.name)
         super().save_model(request, obj, form, change)
 
@@ -354,7 +365,7 @@ class ConsentGrantAdmin(admin.ModelAdmin):
 class IdentityLinkInline(admin.TabularInline):
     model = IdentityLink
     extra = 0
-    readonly_fields = ("subject", "user", "created")
+    readonly_fields = ("subject", "user", "created_account", "created")
     can_delete = True  # unlink: the person is matched (or refused) afresh on their next grant
 
     def has_add_permission(self, request, obj=None):
@@ -365,8 +376,8 @@ class IdentityLinkInline(admin.TabularInline):
 class TrustedIdentityProviderAdmin(admin.ModelAdmin):
     """Companies' identity providers whose ID-JAGs are accepted (``authserver.identity_assertions``)."""
 
-    list_display = ("name", "issuer", "match_by", "create_users", "is_active", "updated")
-    list_filter = ("is_active", "match_by", "create_users")
+    list_display = ("name", "issuer", "match_by", "trust_verified_email", "create_users", "is_active", "updated")
+    list_filter = ("is_active", "match_by", "trust_verified_email", "create_users")
     search_fields = ("name", "issuer")
     filter_horizontal = ("clients",)
     inlines = [IdentityLinkInline]

@@ -74,15 +74,18 @@ def capabilities_by_scope(scopes: Iterable[str]) -> dict[str, list[Capability]]:
     return listed
 
 
-def optional_scopes_offered(scopes: Iterable[str]) -> list[OptionalScope]:
-    """Scopes that tools unlocked by ``scopes`` would use if granted, not among ``scopes`` already."""
+def optional_scopes_offered(scopes: Iterable[str], *, available: Iterable[str]) -> list[OptionalScope]:
+    """Scopes that tools unlocked by ``scopes`` would use if granted, not among ``scopes`` already, and
+    that the client may get (``available``: the scopes backend's answer for it)."""
     covered = scope_registry.expand(scopes)
+    # RFC 6749 §3.3: offering one the client may not get would fail the request with invalid_scope.
+    may_get = set(available)
     offered: dict[str, OptionalScope] = {}
     for capability in capabilities():
         if not capability.unlocked_by(covered):
             continue
         for name, reason in capability.optional_scopes:
-            if name in covered or name not in scope_registry:
+            if name in covered or name not in scope_registry or name not in may_get:
                 continue
             entry = offered.setdefault(name, OptionalScope(scope_registry[name]))
             entry.reasons.append(f"{capability.title} {reason}")

@@ -185,3 +185,92 @@ def check_site_wiring(app_configs=None, **kwargs):
             )
         )
     return found
+
+
+@checks.register(checks.Tags.database)
+def check_service_clients(app_configs=None, databases=None, **kwargs):
+    """Service clients already stored that get no tokens, or fewer scopes than listed (RFC 6749 §3.3:
+    none listed is none issued). Run by ``migrate`` and ``manage.py check --database default``."""
+    from django.db import DatabaseError
+
+    from authserver.models import Application
+    from authserver.service_clients import service_client_problem
+
+    found = []
+    for alias in databases or ():
+        candidates = Application.objects.using(alias).filter(
+            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            registration_source=Application.RegistrationSource.MANUAL,
+        )
+        try:
+            problems = [(client, service_client_problem(client=client)) for client in candidates]
+        except DatabaseError:  # not migrated yet: nothing stored to check
+            continue
+        found.extend(
+            checks.Warning(
+                f"Service client {client.name or client.client_id!r} ({client.client_id}): {problem}.",
+                hint="In the admin (Clients), list the scopes it may get (and save it: that makes its service "
+                "user), or tick 'may introspect tokens' if it is a resource server that only introspects.",
+                id="authserver.W014",
+            )
+            for client, problem in problems
+            if problem
+        )
+    return found
+
+
+LOCKOUT_POLICY = "authserver.lockout.lockout_parameters"
+
+
+@checks.register(checks.Tags.security)
+def check_sign_in_lockout(app_configs=None, **kwargs):
+    """django-axes' lockout policy: whom a stranger's wrong passwords lock out, and for how long."""
+    if "axes" not in settings.INSTALLED_APPS:
+        return []
+    from axes.conf import settings as axes  # django-axes' defaults filled in (3 failures lock an address forever)
+
+    if not axes.AXES_ENABLED or not axes.AXES_LOCK_OUT_AT_FAILURE:
+        return []
+    hint = "Apply authserver's policy: globals().update(authserver.conf.axes_settings()) in the settings."
+    found = []
+    parameters = axes.AXES_LOCKOUT_PARAMETERS
+    groups = [[group] if isinstance(group, str) else list(group) for group in parameters or ()]
+    if not isinstance(parameters, (list, tuple)):
+        groups = []  # a site's own callable: its policy, not ours to read (ours counts the pair first)
+    # OWASP ASVS 4.0 V2.2.1: a lockout must not be a denial of service of its own.
+    for group in groups:
+        if "username" not in group:
+            who = "everyone signing in from that address, the owner included"
+        elif "ip_address" not in group:
+            who = "the account's owner, from anywhere: anyone who knows a username can lock it"
+        else:
+            continue
+        found.append(
+            checks.Warning(
+                f"AXES_LOCKOUT_PARAMETERS locks by {' and '.join(group)}: wrong passwords lock out {who}.",
+                hint=hint + ' Or lock by the pair: AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]].',
+                id="authserver.W013",
+            )
+        )
+    # NIST SP 800-63B §5.2.2: throttle failed attempts; a lock that never ends needs an operator.
+    if axes.AXES_COOLOFF_TIME is None:
+        found.append(
+            checks.Warning(
+                "AXES_COOLOFF_TIME is None: a lockout never ends until `manage.py axes_reset`.",
+                hint=hint + " Or set AXES_COOLOFF_TIME = timedelta(minutes=15).",
+                id="authserver.W015",
+            )
+        )
+    # Django's sign-in form posts `username` whatever USERNAME_FIELD is: axes reading another field
+    # sees no username at all, and its pair lock is then a lock of the whole address.
+    counts_usernames = parameters == LOCKOUT_POLICY or any("username" in group for group in groups)
+    if counts_usernames and axes.AXES_USERNAME_CALLABLE is None and axes.AXES_USERNAME_FORM_FIELD != "username":
+        found.append(
+            checks.Warning(
+                f"AXES_USERNAME_FORM_FIELD is {str(axes.AXES_USERNAME_FORM_FIELD)!r} (by default the user model's "
+                "USERNAME_FIELD), but the sign-in form posts `username`: failures are counted for no account.",
+                hint=hint + ' Or set AXES_USERNAME_FORM_FIELD = "username".',
+                id="authserver.W016",
+            )
+        )
+    return found

@@ -5,7 +5,17 @@ One set of rules for both (RFC 8725, JWT Best Current Practices): asymmetric sig
 (``ALGORITHMS``; ``none`` and HMAC are refused, so a public key can never be used as an HMAC secret,
 §2.1 / §3.1), the key chosen by ``kid`` from the signer's own JWK Set, the key's type and ``alg``
 matching the header's, ``exp`` required and close, ``jti`` used once across every worker (the
-shared cache, :func:`jti_use_once`).
+shared cache, :func:`jti_use_once`, remembered until the assertion can no longer be accepted).
+
+Every registered claim is of the JSON type RFC 7519 §4.1 gives it, checked before PyJWT reads it
+(:func:`jwt_claim_types_check`): PyJWT takes ``"exp": "1999999999"`` for a date, and Python takes
+``true`` for the number 1. ``aud`` names this server only: a string, or an array each of whose
+values is one of the audiences the caller accepts (an array naming another server too is an
+assertion that could be replayed there, draft-ietf-oauth-rfc7523bis).
+
+A refusal says why in ``str(error)``, which the caller is told; what an operator needs besides
+(why a key fetch failed, what a fetched key set held) is in ``error.reason`` and the log, never in
+the answer: it may name an internal address the signer's URI resolved to.
 
 Keys come inline (a JWK Set an operator pasted) or from a ``jwks_uri``, fetched with the same
 SSRF protections as Client ID Metadata Documents (django-oauth-toolkit's ``CIMD_METADATA_FETCHER``:
@@ -16,6 +26,8 @@ once for a ``kid`` the cache does not know (the signer rotated its keys).
 import functools
 import hashlib
 import json
+import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,15 +41,31 @@ from oauth2_provider.settings import oauth2_settings
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 # Clock skew tolerated on exp / iat / nbf between this server and the signer.
 LEEWAY_SECONDS = 30
+# RFC 7523 §3 item 7: a jti is remembered this much longer than its assertion can be accepted, for
+# caches whose expiry is coarser than ours (the database cache drops sub-seconds; Redis expires keys
+# on its own clock).
+JTI_MARGIN_SECONDS = 2
+# RFC 7519 §2 NumericDate: the dates this server reads (1970 to the end of year 9999, which datetime can hold).
+NUMERIC_DATE_MAX = 253402300799
 # RFC 7523 §3 item 4: "limit the amount of time" an assertion is valid: one that lives longer is refused.
 MAX_LIFETIME_SECONDS = 600
 JWKS_CACHE_SECONDS = 300
 # A kid unknown even after a fresh fetch is not fetched again for this long (no fetch per request).
 JWKS_REFETCH_SECONDS = 30
+# All a caller is told when the signer's keys cannot be had: why is for operators (``reason``, the log).
+KEYS_UNFETCHED = "The signer's keys could not be fetched"
+
+
+logger = logging.getLogger(__name__)
 
 
 class AssertionInvalid(Exception):
-    """A JWT this server will not accept; ``str(error)`` says why, for the token endpoint's answer."""
+    """A JWT this server will not accept. ``str(error)`` says why, for the token endpoint's answer;
+    ``reason`` is that and what only an operator may read (the audit trail, the log)."""
+
+    def __init__(self, message: str, *, detail: str = ""):
+        super().__init__(message)
+        self.reason = f"{message}: {detail}" if detail else message
 
 
 def jwks_problem(jwks) -> str | None:
@@ -54,7 +82,8 @@ def jwks_problem(jwks) -> str | None:
             return "That is a private key: paste the public key only."
     try:
         jwt.PyJWKSet.from_dict(jwks)
-    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as error:
+    # PyJWKSetError ("no usable keys": an unknown curve, say) is no PyJWKError: every PyJWT error.
+    except (jwt.PyJWTError, ValueError, TypeError) as error:
         return f"The JWK Set cannot be read: {error}"
     return None
 
@@ -90,18 +119,24 @@ class KeySource:
         failed_key = f"authserver:jwks-failed:{digest}"
         if cache.get(failed_key):
             # A key server that failed is not asked again on every request (each fetch may take seconds).
-            raise AssertionInvalid("The signer's keys could not be fetched (recently failed)")
+            raise AssertionInvalid(KEYS_UNFETCHED, detail=f"{self.jwks_uri} failed under {JWKS_REFETCH_SECONDS} s ago")
         try:
             fetcher = oauth2_settings.CIMD_METADATA_FETCHER()
             document, _max_age = fetcher.fetch(self.jwks_uri)
         except CIMDError as error:
             cache.set(failed_key, 1, timeout=JWKS_REFETCH_SECONDS)
-            raise AssertionInvalid(f"The signer's keys could not be fetched: {error}") from None
+            raise self._unfetched(str(error)) from None
         problem = jwks_problem(document)
         if problem:
-            raise AssertionInvalid(f"The signer's key set is unusable: {problem}")
+            raise self._unfetched(f"the key set there is unusable: {problem}")
         cache.set(cache_key, document, timeout=JWKS_CACHE_SECONDS)
         return document
+
+    def _unfetched(self, why: str) -> AssertionInvalid:
+        # Why a fetch failed (an address the URI resolved to, what the document held) is an operator's
+        # to read, never an anonymous caller's: it would make this server an internal-DNS probe.
+        logger.warning("The keys at %s could not be used: %s", self.jwks_uri, why)
+        return AssertionInvalid(KEYS_UNFETCHED, detail=f"{self.jwks_uri}: {why}")
 
     def key_for(self, *, kid: str | None, alg: str) -> jwt.PyJWK:
         """The key to check a signature by ``kid`` and ``alg`` with; a kid not found is looked for once
@@ -121,7 +156,7 @@ def _key_set_parsed(jwks_json: str) -> tuple[jwt.PyJWK, ...]:
     # Parsing a JWK into a key object costs more than checking a signature with it: once per key set.
     try:
         return tuple(jwt.PyJWKSet.from_dict(json.loads(jwks_json)).keys)
-    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError):
+    except (jwt.PyJWTError, ValueError, TypeError):
         return ()
 
 
@@ -166,6 +201,36 @@ def jwt_unverified_claims(token: str) -> dict:
     return claims
 
 
+def numeric_date(value) -> bool:
+    """RFC 7519 §2: whether ``value`` is a NumericDate: a JSON number (not ``true``, which Python
+    reads as 1; not NaN or Infinity, which Python's JSON reader accepts), from 1970 to year 9999."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return (isinstance(value, int) or math.isfinite(value)) and 0 <= value <= NUMERIC_DATE_MAX
+
+
+def jwt_claim_types_check(claims: dict) -> None:
+    """AssertionInvalid unless every registered claim present is of its RFC 7519 §4.1 type, so no
+    later comparison or arithmetic meets a string, a bool, NaN or a list where a date or a name is."""
+    for name in ("iss", "sub", "jti"):
+        # RFC 7519 §4.1.1 iss, §4.1.2 sub: a StringOrURI; §4.1.7 jti: a case-sensitive string.
+        if name in claims and (not isinstance(claims[name], str) or not claims[name]):
+            raise AssertionInvalid(f"The assertion's {name} must be a non-empty string")
+        if name in claims and "\x00" in claims[name]:
+            # No identifier here holds a NUL: PostgreSQL cannot even look one up (a 500, not a refusal).
+            raise AssertionInvalid(f"The assertion's {name} holds a NUL character")
+    if "aud" in claims:
+        # RFC 7519 §4.1.3: one StringOrURI, or an array of them.
+        aud = claims["aud"]
+        values = aud if isinstance(aud, list) else [aud]
+        if not values or not all(isinstance(value, str) and value for value in values):
+            raise AssertionInvalid("The assertion's aud must be a string or an array of strings")
+    for name in ("exp", "nbf", "iat"):
+        # RFC 7519 §4.1.4 exp, §4.1.5 nbf, §4.1.6 iat: NumericDate values.
+        if name in claims and not numeric_date(claims[name]):
+            raise AssertionInvalid(f"The assertion's {name} must be a NumericDate (seconds since 1970, a number)")
+
+
 def jwt_verify(
     token: str,
     *,
@@ -174,10 +239,13 @@ def jwt_verify(
     audiences: list[str],
     clock: Callable[[], float] = time.time,
 ) -> dict:
-    """The claims of ``token``, once its signature (by ``keys``), ``iss``, ``aud`` (one of
-    ``audiences``), ``exp`` (required, within ``MAX_LIFETIME_SECONDS`` of now), ``iat`` and ``nbf``
-    hold, with ``LEEWAY_SECONDS`` of skew (RFC 7523 §3 items 1-5, 7)."""
+    """The claims of ``token``, once their types (RFC 7519 §4.1), its signature (by ``keys``), ``iss``,
+    ``aud`` (one of ``audiences``, or an array of nothing else), ``exp`` (required, within
+    ``MAX_LIFETIME_SECONDS`` of now), ``iat`` and ``nbf`` hold, with ``LEEWAY_SECONDS`` of skew
+    (RFC 7523 §3 items 1-5, 7)."""
     header = jwt_header(token)
+    # Before PyJWT reads them (it takes a numeric string for a date): the types, then the signature.
+    jwt_claim_types_check(jwt_unverified_claims(token))
     key = keys.key_for(kid=header.get("kid"), alg=header["alg"])
     now = clock()
     try:
@@ -203,23 +271,33 @@ def jwt_verify(
         raise AssertionInvalid(f"The assertion has no {error.claim} claim") from None
     except jwt.PyJWTError:
         raise AssertionInvalid("The assertion's signature does not verify") from None
+    if isinstance(claims["aud"], list) and not set(claims["aud"]) <= set(audiences):
+        # RFC 7523 §3 item 3 asks for our identity among the audiences; an array that names another
+        # server as well is an assertion that server could replay here (draft-ietf-oauth-rfc7523bis).
+        raise AssertionInvalid("The assertion's aud names an audience besides this authorization server")
     exp = claims["exp"]
     if exp + LEEWAY_SECONDS <= now:
         raise AssertionInvalid("The assertion has expired")
     if exp > now + MAX_LIFETIME_SECONDS + LEEWAY_SECONDS:
         raise AssertionInvalid(f"The assertion lives too long: exp may be at most {MAX_LIFETIME_SECONDS} s ahead")
-    if not isinstance(claims["sub"], str) or not claims["sub"]:
-        raise AssertionInvalid("The assertion's sub must be a non-empty string")
     return claims
+
+
+def jti_remembered_seconds(*, exp: float, now: float) -> int:
+    """How long a ``jti`` is kept: whole seconds (every cache backend takes them), rounded up, past
+    the last moment :func:`jwt_verify` accepts its assertion (``exp`` + ``LEEWAY_SECONDS``), plus
+    ``JTI_MARGIN_SECONDS`` for caches that expire keys early (sub-seconds dropped, another clock)."""
+    return max(1, math.ceil(exp + LEEWAY_SECONDS - now) + JTI_MARGIN_SECONDS)
 
 
 def jti_use_once(*, issuer: str, claims: dict, clock: Callable[[], float] = time.time) -> None:
     """RFC 7523 §3 item 7: an assertion's ``jti`` is accepted once, by whichever worker sees it first
-    (an atomic add in the shared cache, kept until the assertion expires)."""
+    (an atomic add in the shared cache, kept until the assertion can no longer be accepted)."""
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 255:
         raise AssertionInvalid("The assertion has no jti")
     digest = hashlib.sha256(json.dumps([issuer, jti]).encode()).hexdigest()
-    lifetime = max(1, int(claims["exp"] - clock()) + LEEWAY_SECONDS)
+    # RFC 7523 §3 item 7: int() rounded the window down, and a replay in its last second was accepted.
+    lifetime = jti_remembered_seconds(exp=claims["exp"], now=clock())
     if not cache.add(f"authserver:jti:{digest}", 1, timeout=lifetime):
         raise AssertionInvalid("The assertion was used before (jti replayed)")

@@ -38,6 +38,17 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_UNUSED_GRACE_HOURS": 24,
     "CLIENT_IDLE_RETENTION_DAYS": 90,
     "AUDIT_RETENTION_DAYS": 365,
+    # Token endpoint rate limits, counted in the cache (429 with Retry-After above one; 0 switches it off):
+    # requests per address (at the token and, counted apart, the revocation endpoint), and tokens issued
+    # per client, per window. Far above what one client or the benchmarks send: a site sets its own.
+    "TOKEN_RATE_LIMIT_PER_ADDRESS": 60_000,
+    "TOKEN_RATE_LIMIT_PER_CLIENT": 30_000,
+    "TOKEN_RATE_WINDOW_SECONDS": 60,
+    # Refusals anyone can cause (a garbage client assertion) are audited once per kind, client, address
+    # and reason per window, with how many there were; at most this many rows per kind and client per
+    # window, the rest counted on one more.
+    "AUDIT_REFUSAL_WINDOW_SECONDS": 60,
+    "AUDIT_REFUSAL_ROWS_PER_WINDOW": 10,
 }
 
 
@@ -146,8 +157,10 @@ OAUTH2_PROVIDER_POLICY: dict[str, Any] = {
     # RFC 7591/7592: agents register themselves, anonymously.
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
-    # Client ID Metadata Documents: an https URL as client_id, fetched SSRF-hardened by DOT.
+    # Client ID Metadata Documents: an https URL as client_id, fetched SSRF-hardened by DOT; each new
+    # document saved counts against the per-address registration limit, as an RFC 7591 registration does.
     "CIMD_ENABLED": True,
+    "CIMD_REGISTRATION_PERMISSION_CLASSES": ("authserver.ratelimit.MetadataDocumentRegistrationLimit",),
     # DOT's fetcher, then "none" for documents that also list it as supported (ChatGPT's private_key_jwt).
     "CIMD_METADATA_FETCHER": "authserver.dot.metadata_documents.MetadataDocumentFetcher",
     "OIDC_ENABLED": True,
@@ -196,3 +209,27 @@ def refresh_token_lifetime() -> timedelta | None:
 def site_name(request) -> str:
     """What the pages call this site: ``AUTHSERVER["SITE_NAME"]``, else the host the person came to."""
     return app_settings.SITE_NAME or request.get_host().split(":")[0]
+
+
+def axes_settings(*, failure_limit: int = 5, cooloff: timedelta = timedelta(minutes=15)) -> dict[str, Any]:
+    """django-axes' settings for this site's sign-in, for a site's settings: ``globals().update(axes_settings())``.
+
+    ``failure_limit`` wrong passwords for one username from one address pause that pair for ``cooloff``
+    (429, the sign-in page's own "Too many attempts" page); a sign-in resets the count. Another address,
+    or another username from that address, is not paused: a stranger's wrong passwords never lock the
+    owner out. Only an address that failed ten times as often, for any usernames (password spraying),
+    is paused as a whole (``authserver.lockout``).
+    ``manage.py check`` warns about a policy that locks a whole address or a whole account, that never
+    expires, or that counts failures for no account (authserver.W013, W015, W016).
+    """
+    return {
+        "AXES_FAILURE_LIMIT": failure_limit,
+        "AXES_COOLOFF_TIME": cooloff,
+        "AXES_LOCKOUT_PARAMETERS": "authserver.lockout.lockout_parameters",
+        # The sign-in form's field, whatever the user model's USERNAME_FIELD (an email login too).
+        "AXES_USERNAME_FORM_FIELD": "username",
+        "AXES_USERNAME_CALLABLE": "authserver.lockout.lockout_username",
+        "AXES_RESET_ON_SUCCESS": True,
+        "AXES_HTTP_RESPONSE_CODE": 429,
+        "AXES_LOCKOUT_TEMPLATE": "authserver/locked_out.html",
+    }

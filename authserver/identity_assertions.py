@@ -13,6 +13,8 @@ Both roles, so one site can serve either:
   operator listed (:class:`~authserver.models.AssertionAudience`).
 """
 
+import logging
+import string
 import time
 import uuid
 from collections.abc import Callable
@@ -20,19 +22,25 @@ from dataclasses import dataclass
 
 import jwt
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from authserver.accounts import account_create
+from authserver.claims import released_claims, user_claims
 from authserver.client_keys import (
     LEEWAY_SECONDS,
     AssertionInvalid,
     KeySource,
     jti_use_once,
+    jwt_claim_types_check,
     jwt_header,
     jwt_unverified_claims,
     jwt_verify,
+    numeric_date,
 )
+from authserver.display_text import display_text_problem
 from authserver.models import AssertionAudience, IdentityLink, TrustedIdentityProvider
 from authserver.resources import resources_named
 
@@ -47,6 +55,11 @@ ID_JAG_LIFETIME_SECONDS = 300
 
 class ScopeRefused(AssertionInvalid):
     """Nothing is left of the scopes once the request, the grant and the client's limit are intersected."""
+
+
+class TargetRefused(AssertionInvalid):
+    """RFC 8693 §2.2.2 ``invalid_target``: the audience or resource asked for is not one this client may
+    get an ID-JAG for."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,10 @@ def identity_assertion_accept(
     header = jwt_header(assertion)
     if not _typ_is_id_jag(header):
         raise AssertionInvalid(f"The assertion's typ must be {ID_JAG_TYP}")
-    unverified_issuer = jwt_unverified_claims(assertion).get("iss")
+    unverified = jwt_unverified_claims(assertion)
+    # RFC 7519 §4.1: the claims' types before any is looked up (an iss with a NUL is a 500 on PostgreSQL).
+    jwt_claim_types_check(unverified)
+    unverified_issuer = unverified.get("iss")
     provider = (
         TrustedIdentityProvider.objects.filter(issuer=unverified_issuer, is_active=True).first()
         if isinstance(unverified_issuer, str)
@@ -98,10 +114,12 @@ def identity_assertion_accept(
         raise AssertionInvalid(f"This client may not present assertions of {provider.name}")
     keys = KeySource(jwks=provider.jwks or {}, jwks_uri=provider.jwks_uri, version=provider.updated.isoformat())
     claims = jwt_verify(assertion, keys=keys, issuer=provider.issuer, audiences=[issuer], clock=clock)
+    # RFC 8693 §4.3 client_id: a string, this one (any other JSON value is not equal to it).
     if claims.get("client_id") != client.client_id:
         raise AssertionInvalid("The assertion's client_id is not the authenticated client")
     iat = claims.get("iat")
-    if not isinstance(iat, int | float) or iat > clock() + LEEWAY_SECONDS:
+    # RFC 7519 §4.1.6: a NumericDate (never `true`, which Python takes for 1; never NaN).
+    if not numeric_date(iat) or iat > clock() + LEEWAY_SECONDS:
         raise AssertionInvalid("The assertion needs an iat that is not in the future")
     resources = _resources_bound(claims.get("resource"), known=known_resources, requested=requested_resources)
     scopes = _scopes_granted(claims.get("scope"), requested=requested_scopes, available=available_scopes)
@@ -114,16 +132,23 @@ def _resources_bound(claimed, *, known: list[str], requested: list[str]) -> list
     # RFC 8707 §2 and ext-auth: the token is for the resource the IdP named, not the one the client asks for.
     if not isinstance(claimed, str) or not claimed:
         raise AssertionInvalid("The assertion names no resource")
-    bound = resources_named(claimed, known=known)
-    for asked in requested:
-        bound = resources_named(asked, known=bound)
+    try:
+        bound = resources_named(claimed, known=known)
+        for asked in requested:
+            bound = resources_named(asked, known=bound)
+    except ValueError:
+        # RFC 8707 §2: an absolute URI. One Python cannot split (`https://[x`) names none of ours.
+        bound = []
     if not bound:
         raise AssertionInvalid("The assertion's resource is not this server's (or not the one requested)")
     return bound
 
 
 def _scopes_granted(claimed, *, requested: list[str], available: list[str]) -> list[str]:
-    carried = claimed.split() if isinstance(claimed, str) else []
+    if claimed is not None and not isinstance(claimed, str):
+        # RFC 8693 §4.2 / RFC 6749 §3.3: scope is one space-delimited string; anything else is a malformed grant.
+        raise AssertionInvalid("The assertion's scope must be a string of space-separated scopes")
+    carried = claimed.split() if claimed else []
     wanted = requested or carried
     granted = [scope for scope in dict.fromkeys(wanted) if scope in carried and scope in available]
     if not granted:
@@ -131,44 +156,163 @@ def _scopes_granted(claimed, *, requested: list[str], available: list[str]) -> l
     return granted
 
 
+logger = logging.getLogger(__name__)
+
+# OpenID Connect Core §2: ``sub`` is at most 255 ASCII characters and case-sensitive (compared exactly).
+SUBJECT_MAX_LENGTH = 255
+# RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its angle brackets, so an address at most 254.
+EMAIL_MAX_LENGTH = 254
+# A username account_create keeps whole (it cuts longer ones): a longer address is not made a username.
+USERNAME_FROM_EMAIL_MAX_LENGTH = 140
+# CWE-178: addresses are compared with ASCII letters lowered and every other character as it is.
+# str.lower() would make "K" (U+212A KELVIN SIGN) a "k", PostgreSQL's UPPER() makes "ı" an "I" and "ſ" an "S".
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+NO_USABLE_ACCOUNT = "No usable account here for this person of {provider}"
+
+
 def identity_user(*, provider: TrustedIdentityProvider, claims: dict):
-    """The account the IdP's subject is here: linked before; else matched by email when the IdP is
-    trusted for it; else created when the IdP may create accounts; else AssertionInvalid."""
-    subject = claims["sub"][:255]
+    """The account the IdP's subject is here: linked before; else matched by an address the IdP verified,
+    when an operator trusts it to; else created when the IdP may create accounts; else AssertionInvalid.
+    Every case of "no account to act as" gets one answer; the log says which it was."""
+    subject = _asserted_subject(claims)
     link = IdentityLink.objects.filter(provider=provider, subject=subject).select_related("user").first()
-    user = link.user if link else None
-    if user is None:
-        user_model = get_user_model()
-        email = claims.get("email") if isinstance(claims.get("email"), str) else ""
-        if provider.match_by == TrustedIdentityProvider.MatchBy.EMAIL:
-            if not email:
-                raise AssertionInvalid(f"{provider.name} matches people by email, and the assertion has none")
-            email_field = user_model.get_email_field_name()
-            user = user_model._default_manager.filter(**{f"{email_field}__iexact": email}).first()
-        if user is None and not provider.create_users:
-            raise AssertionInvalid(f"No account here for this person of {provider.name}")
-        with transaction.atomic():
-            if user is None:
-                username = email or f"{slugify(provider.name) or 'idp'}-{slugify(subject) or 'person'}"
-                user = account_create(username=username, email=email, name=str(claims.get("name") or "")[:150])
-            try:
-                with transaction.atomic():
-                    IdentityLink.objects.create(provider=provider, subject=subject, user=user)
-            except IntegrityError:  # linked meanwhile by another worker: that link wins
-                user = IdentityLink.objects.select_related("user").get(provider=provider, subject=subject).user
+    user = link.user if link else _identity_link_new(provider=provider, subject=subject, claims=claims)
     if not user.is_active:
-        raise AssertionInvalid("The person's account here is deactivated")
+        raise _no_usable_account(provider=provider, subject=subject, reason=f"{user.get_username()!r} is deactivated")
     return user
+
+
+def _no_usable_account(*, provider: TrustedIdentityProvider, subject: str, reason: str) -> AssertionInvalid:
+    # CWE-204 (observable response discrepancy): the client learns that there is no account to act as,
+    # never whether the person has one here that is deactivated, shared or someone else's; the log says.
+    logger.warning("ID-JAG of %s for subject %r refused, no usable account: %s", provider.name, subject, reason)
+    return AssertionInvalid(NO_USABLE_ACCOUNT.format(provider=provider.name))
+
+
+def _asserted_subject(claims: dict) -> str:
+    subject = claims.get("sub")
+    # OpenID Connect Core §2: at most 255 ASCII characters. A longer one is refused, never cut: two
+    # people whose subjects share the first 255 characters would be one account here.
+    if (
+        not isinstance(subject, str)
+        or not 0 < len(subject) <= SUBJECT_MAX_LENGTH
+        or not (subject.isascii() and subject.isprintable())
+    ):
+        raise AssertionInvalid("The assertion's sub must be 1 to 255 printable ASCII characters")
+    return subject
+
+
+def _asserted_email(*, provider: TrustedIdentityProvider, claims: dict) -> str:
+    """The address the IdP says it verified, when an operator trusts it to ("" otherwise: the email
+    claim is then not used at all); AssertionInvalid when that is not an address to keep."""
+    # OpenID Connect Core §5.1: email_verified is a JSON boolean; only true says the address was
+    # verified ("true", 1 or an object do not).
+    if not provider.trust_verified_email or claims.get("email_verified") is not True:
+        return ""
+    email = claims.get("email")
+    if email is None or email == "":
+        return ""
+    # RFC 5321 §4.5.3.1.3 (length), the display-text rule (no controls, bidi overrides or invisible
+    # characters: one address must not pass for another) and Django's address syntax.
+    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH or display_text_problem(email):
+        raise AssertionInvalid("The assertion's verified email is not an address this server keeps")
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise AssertionInvalid("The assertion's verified email is not an address this server keeps") from None
+    return email
+
+
+def _asserted_name(claims: dict) -> str:
+    # The display-text rule (authserver.display_text): a name holding controls, bidi overrides or
+    # invisible characters does not become someone's name here, nor is it cleaned into one the IdP did not send.
+    name = claims.get("name")
+    return name.strip() if isinstance(name, str) and not display_text_problem(name) else ""
+
+
+def _identity_link_new(*, provider: TrustedIdentityProvider, subject: str, claims: dict):
+    """Link ``subject`` to the account its verified address names, or to a new account."""
+    email = _asserted_email(provider=provider, claims=claims)
+    user = None
+    if provider.match_by == TrustedIdentityProvider.MatchBy.EMAIL:
+        # OpenID Connect Core §5.7: an address identifies no one unless the IdP verified it and is trusted to.
+        if not provider.trust_verified_email:
+            raise AssertionInvalid(f"{provider.name} matches people by email, yet its verified addresses are untrusted")
+        if not email:
+            raise AssertionInvalid(f"{provider.name} matches people by email, and the assertion has no verified one")
+        user = _account_with_email(provider=provider, subject=subject, email=email)
+    if user is None and not provider.create_users:
+        raise _no_usable_account(provider=provider, subject=subject, reason="no account, and it may not create any")
+    created = user is None
+    try:
+        with transaction.atomic():
+            if created:
+                username = email if email and len(email) <= USERNAME_FROM_EMAIL_MAX_LENGTH else ""
+                username = username or f"{slugify(provider.name) or 'idp'}-{slugify(subject) or 'person'}"
+                user = account_create(username=username, email=email, name=_asserted_name(claims))
+            else:
+                _account_unlinked_lock(provider=provider, subject=subject, user=user)
+            IdentityLink.objects.create(provider=provider, subject=subject, user=user, created_account=created)
+    except ValueError as problem:  # account_create: the address cannot be this account's
+        raise _no_usable_account(provider=provider, subject=subject, reason=str(problem)) from None
+    except IntegrityError:  # linked meanwhile by another worker: that link wins
+        link = IdentityLink.objects.select_related("user").filter(provider=provider, subject=subject).first()
+        if link is None:
+            raced = "another worker took the username meanwhile"
+            raise _no_usable_account(provider=provider, subject=subject, reason=raced) from None
+        return link.user
+    return user
+
+
+def _account_with_email(*, provider: TrustedIdentityProvider, subject: str, email: str):
+    """The one active account with ``email``, or None when no account has it."""
+    user_model = get_user_model()
+    email_field = user_model.get_email_field_name()
+    # CWE-178: the database only narrows (UPPER() on PostgreSQL, ASCII-only LIKE on SQLite); the
+    # comparison is the one rule above, so both give one answer and "alıce" is not alice.
+    wanted = email.translate(_ASCII_LOWER)
+    candidates = user_model._default_manager.filter(**{f"{email_field}__iexact": email})
+    found = [user for user in candidates if (getattr(user, email_field) or "").translate(_ASCII_LOWER) == wanted]
+    if len(found) > 1:  # never the first of several: whose it is, no one can say
+        raise _no_usable_account(provider=provider, subject=subject, reason=f"{len(found)} accounts have the address")
+    if found and not found[0].is_active:
+        deactivated = f"{found[0].get_username()!r} is deactivated"
+        raise _no_usable_account(provider=provider, subject=subject, reason=deactivated)
+    return found[0] if found else None
+
+
+def _account_unlinked_lock(*, provider: TrustedIdentityProvider, subject: str, user) -> None:
+    """Lock ``user``'s row until the link is made, and refuse it if any IdP's subject speaks for it."""
+    list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))
+    linked = IdentityLink.objects.filter(user=user).select_related("provider").first()
+    # OpenID Connect Core §5.7: iss and sub together are the only stable identifier. An address never
+    # moves an account from the subject it is linked to (of this IdP or any other, created by it or
+    # matched) to another: another IdP's people are not this one's, and an address this IdP gives
+    # someone new is not their predecessor's account. An operator unlinks first if it is the same person.
+    if linked is not None:
+        made = " (which created it)" if linked.created_account else ""
+        reason = f"{user.get_username()!r} is linked to {linked.provider.name}'s subject {linked.subject!r}{made}"
+        raise _no_usable_account(provider=provider, subject=subject, reason=reason)
 
 
 # --- The identity provider side -----------------------------------------------------------------
 
 
-def id_token_subject(*, id_token: str, client, issuer: str, public_key, clock: Callable[[], float] = time.time):
-    """The person an ID token names, if this server issued it to ``client`` and it is still live
-    (signature, ``iss``, ``aud``, ``exp``, and DOT still holding it: one revoked or expired is gone)."""
-    from oauth2_provider.models import get_id_token_model
+@dataclass(frozen=True)
+class IdTokenSubject:
+    """Whom a live ID token names, and the scopes of the grant it came with."""
 
+    user: object
+    scopes: list[str]
+
+
+def id_token_subject(
+    *, id_token: str, client, issuer: str, public_key, clock: Callable[[], float] = time.time
+) -> IdTokenSubject:
+    """The person an ID token names, if this server issued it to ``client`` and it is still live
+    (signature, ``iss``, ``aud``, ``exp``, DOT still holding it, and the access token it was issued
+    with still live: a refresh issues the app a new pair), with the scopes that access token has:
+    what the person granted the client."""
     try:
         claims = jwt.decode(
             id_token,
@@ -183,27 +327,55 @@ def id_token_subject(*, id_token: str, client, issuer: str, public_key, clock: C
         raise AssertionInvalid(
             f"The subject token is not a live ID token this server issued to you ({error})"
         ) from None
-    row = get_id_token_model().objects.select_related("user").filter(jti=claims["jti"], application=client).first()
-    if row is None or row.user is None or not row.user.is_active or row.is_expired():
+    access_token = _id_token_access_token(jti=claims["jti"], client=client)
+    # RFC 6749 §4.1.2, RFC 9700 §4.14.2, RFC 7009 §2.1: an ID token lives only as long as the access
+    # token it was issued with (DOT's AccessToken.id_token). Whatever ends that token (a replayed
+    # code, a reused refresh token, a revocation, a rotation) ends the ID token's use here too.
+    if access_token is None or access_token.is_expired() or access_token.id_token.is_expired():
         raise AssertionInvalid("The subject token has expired or was revoked")
-    return row.user
+    user = access_token.id_token.user
+    if user is None or not user.is_active:
+        raise AssertionInvalid("The subject token has expired or was revoked")
+    return IdTokenSubject(user=user, scopes=access_token.scope.split())
+
+
+def _id_token_access_token(*, jti, client):
+    """The access token DOT issued with the ID token ``jti`` to ``client``, or None. The access token's
+    scopes are what the person granted: DOT stores the ID token's own ``scope`` from the token
+    request's ``scope`` parameter, which the client chooses."""
+    from oauth2_provider.models import get_access_token_model
+
+    try:
+        jti = uuid.UUID(jti)  # DOT's jti is a UUID; any other value names no ID token (not a 500)
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return (
+        get_access_token_model()
+        .objects.select_related("id_token__user")
+        .filter(id_token__jti=jti, id_token__application=client, application=client)
+        .first()
+    )
 
 
 def assertion_audience(*, client, audience: str, resource: str | None) -> AssertionAudience:
     """The listed audience ``client`` asks an ID-JAG for (by the other server's issuer, and its resource
-    when more than one is listed), or AssertionInvalid."""
+    when more than one is listed), or TargetRefused."""
+    if "\x00" in audience or "\x00" in (resource or ""):
+        # RFC 8693 §2.1: none listed holds a NUL (Django's forms refuse one); PostgreSQL refuses it in a query.
+        raise TargetRefused("This client may not get assertions for that audience and resource")
     listed = AssertionAudience.objects.filter(client=client, audience=audience, is_active=True)
     if resource:
         listed = listed.filter(resource=resource)
     found = list(listed[:2])
     if len(found) != 1:
-        raise AssertionInvalid("This client may not get assertions for that audience and resource")
+        raise TargetRefused("This client may not get assertions for that audience and resource")
     return found[0]
 
 
 def id_jag_issue(
     *,
     user,
+    granted_scopes: list[str],
     target: AssertionAudience,
     issuer: str,
     requested_scopes: list[str],
@@ -212,29 +384,40 @@ def id_jag_issue(
     clock: Callable[[], float] = time.time,
 ) -> tuple[str, list[str]]:
     """An ID-JAG for ``user`` at ``target`` (draft-ietf-oauth-identity-assertion-authz-grant §3), signed
-    with this server's OpenID Connect key, and the scopes it carries."""
-    allowed = target.allowed_scope.split()
-    scopes = [scope for scope in dict.fromkeys(requested_scopes) if not allowed or scope in allowed]
-    if not requested_scopes:
-        scopes = allowed
+    with this server's OpenID Connect key, and the scopes it carries (ScopeRefused when none would be).
+    ``granted_scopes``: what the person granted the client in the grant of the ID token exchanged
+    (:class:`IdTokenSubject`), which decides what it says about them."""
+    scopes = _id_jag_scopes(requested=requested_scopes, allowed=target.allowed_scope.split())
+    # OpenID Connect Core §5.4 (scope → claims), as in the ID token and at userinfo: an ID-JAG the
+    # client reads says no more about the person than they let this client know.
+    claims = released_claims(user_claims(user), granted_scopes)
+    if "email_verified" in claims:
+        # OpenID Connect Core §5.1 / §5.7: this site does not verify addresses, so it never asserts one.
+        claims["email_verified"] = False
     now = int(clock())
-    claims = {
-        "iss": issuer,
-        "sub": str(user.pk),
-        "aud": target.audience,
-        "client_id": target.remote_client_id,
-        "resource": target.resource,
-        "jti": str(uuid.uuid4()),
-        "iat": now,
-        "exp": now + ID_JAG_LIFETIME_SECONDS,
-    }
-    if scopes:
-        claims["scope"] = " ".join(scopes)
-    email = getattr(user, user.get_email_field_name(), "")
-    if email:
-        claims["email"] = email
-    name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    if name:
-        claims["name"] = name
+    claims.update(
+        {
+            "iss": issuer,
+            "sub": str(user.pk),
+            "aud": target.audience,
+            "client_id": target.remote_client_id,
+            "resource": target.resource,
+            "jti": str(uuid.uuid4()),
+            "iat": now,
+            "exp": now + ID_JAG_LIFETIME_SECONDS,
+            "scope": " ".join(scopes),
+        }
+    )
     headers = {"typ": ID_JAG_TYP, "kid": key_id}
     return jwt.encode(claims, signing_key, algorithm="RS256", headers=headers), scopes
+
+
+def _id_jag_scopes(*, requested: list[str], allowed: list[str]) -> list[str]:
+    # RFC 8693 §2.1 / RFC 6749 §3.3: the scopes asked for that the operator allowed for this audience
+    # (all of those when none are asked for). An empty list allows none: an ID-JAG never carries a
+    # scope nobody approved, nor goes without one (leaving it to the other server's default).
+    requested = [scope for scope in requested if scope]  # `scope=` (empty) asks for none
+    carried = [scope for scope in dict.fromkeys(requested) if scope in allowed] if requested else allowed
+    if not carried:
+        raise ScopeRefused("None of the scopes asked for is allowed in assertions for this audience")
+    return list(dict.fromkeys(carried))

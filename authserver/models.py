@@ -13,6 +13,7 @@ from oauth2_provider.settings import oauth2_settings
 
 from authserver.display_text import display_text_problem
 from authserver.registration import redirect_uri_matches, redirect_uri_problem
+from authserver.scopes import scope_registry
 
 # A secret typed by a person must carry at least ~190 bits even if drawn from 62 characters.
 MIN_CLIENT_SECRET_LENGTH = 32
@@ -194,13 +195,18 @@ class Application(AbstractApplication):
                 "Only a confidential client an operator made may introspect tokens, not one that registered itself."
             )
             raise ValidationError({"may_introspect": refusal})
+        unknown = scope_registry.unknown(self.allowed_scope.split())
+        if unknown:
+            # A typo would silently leave a service client with fewer scopes, or none (RFC 6749 §3.3).
+            raise ValidationError({"allowed_scope": f"Not scopes of this site: {' '.join(unknown)}."})
         if self.authorization_grant_type == self.GRANT_CLIENT_CREDENTIALS and not self.may_introspect:
-            # A service client (a resource server that only introspects needs none). Its service user is
-            # made when it is saved without one (authserver.service_clients).
+            # A service client (a resource server that only introspects needs none, and gets no tokens
+            # for itself). Its service user is made when it is saved without one (authserver.service_clients).
             service_problems = {}
             if self.client_type != self.CLIENT_CONFIDENTIAL:
                 service_problems["client_type"] = "A service client authenticates: it must be confidential."
             if not self.allowed_scope.split():
+                # RFC 6749 §3.3 / §4.4: with none listed it would get no token at all, never every scope.
                 service_problems["allowed_scope"] = "Name the scopes this service client may get."
             if service_problems:
                 raise ValidationError(service_problems)
@@ -348,6 +354,14 @@ class TrustedIdentityProvider(models.Model):
         default=False,
         help_text="Off: an assertion for someone with no account here is refused",
     )
+    # OpenID Connect Core §5.1 / §5.7: an address is the person's only when the IdP verified it
+    # (email_verified true) and the operator trusts the IdP's verification; off, its email claims are not used.
+    trust_verified_email = models.BooleanField(
+        "trust its verified email addresses",
+        default=False,
+        help_text="Ticked: an address it asserts it verified (email_verified true) may match an account here "
+        "and is kept on accounts it creates. Unticked: its email claims are never used",
+    )
     is_active = models.BooleanField("trusted", default=True, help_text="Untick to refuse its assertions at once")
     updated = models.DateTimeField(auto_now=True)
 
@@ -363,14 +377,27 @@ class TrustedIdentityProvider(models.Model):
         problem = key_source_problem(jwks=self.jwks, jwks_uri=self.jwks_uri)
         if problem:
             raise ValidationError({"jwks": problem})
+        if self.match_by == self.MatchBy.EMAIL and not self.trust_verified_email:
+            # OpenID Connect Core §5.7: matching by address is only as good as the IdP's verification of it.
+            raise ValidationError(
+                {"trust_verified_email": "Matching people by email needs its verified email addresses trusted."}
+            )
 
 
 class IdentityLink(models.Model):
-    """Who a trusted IdP's subject is here: made when a person is first matched or created."""
+    """Who a trusted IdP's subject is here: made when a person is first matched or created.
+
+    An email address never moves an account from one link to another: an account that any link
+    speaks for is not matched by email again (``authserver.identity_assertions.identity_user``).
+    """
 
     provider = models.ForeignKey(TrustedIdentityProvider, on_delete=models.CASCADE, related_name="links")
+    # OpenID Connect Core §2: at most 255 ASCII characters, compared exactly; a longer one is refused, never cut.
     subject = models.CharField(max_length=255)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="identity_links")
+    created_account = models.BooleanField(
+        "created the account", default=False, help_text="This IdP's assertion created the account here"
+    )
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -399,7 +426,7 @@ class AssertionAudience(models.Model):
         "client ID there", max_length=255, help_text="The client's ID at that authorization server"
     )
     allowed_scope = models.TextField(
-        "scopes it may carry", blank=True, help_text="Space-separated; empty: what the client asks for"
+        "scopes it may carry", blank=True, help_text="Space-separated; empty: none (no ID-JAG is issued)"
     )
     is_active = models.BooleanField("active", default=True)
 

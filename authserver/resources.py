@@ -67,7 +67,12 @@ def audience_covers(audiences: list[str], resource: str) -> bool:
 # again and again; DOT's answer is a pure function of the strings (it parses both URLs each time).
 @functools.lru_cache(maxsize=1024)
 def _covers(audiences: tuple[str, ...], resource: str) -> bool:
-    return bool(audiences) and validate_resource_as_url_prefix(resource, list(audiences))
+    try:
+        return bool(audiences) and validate_resource_as_url_prefix(resource, list(audiences))
+    except ValueError:
+        # RFC 8707 §2: an indicator must be an absolute URI; one Python cannot parse ("https://[x", an
+        # unclosed IPv6 literal) names nothing here (DOT's urlparse raised it: a 500 at /o/token/ and /o/authorize/).
+        return False
 
 
 def resources_named(requested: str, *, known: list[str]) -> list[str]:

@@ -52,6 +52,8 @@ def refresh_token_family_revoke(family) -> None:
     the winner's response is still being written, and DOT's token view reads the access token it
     just issued back from the database (for ``app_authorized``): deleted, that read is a 500.
     Expired, the token is refused everywhere (RFC 6750 §3.1) and ``cleartokens`` removes it later.
+    The ID tokens issued with them are deleted: what a replay revokes includes them (RFC 6749 §4.1.2),
+    as DOT's own RP-initiated logout deletes an access token's ID token with it.
     """
     RefreshToken, AccessToken = get_refresh_token_model(), get_access_token_model()
     members = RefreshToken.objects.filter(token_family=family)
@@ -61,6 +63,9 @@ def refresh_token_family_revoke(family) -> None:
         members.filter(access_token_id__in=access_token_ids).update(access_token=None)
         expired = AccessToken.objects.filter(pk__in=access_token_ids)
         checksums = list(expired.values_list("token_checksum", flat=True))
-        expired.update(expires=timezone.now())
+        id_token_ids = list(expired.exclude(id_token=None).values_list("id_token_id", flat=True))
+        # Detached from their ID tokens too: AccessToken.id_token cascades, and these rows must stay.
+        expired.update(expires=timezone.now(), id_token=None)
+        get_id_token_model().objects.filter(pk__in=id_token_ids).delete()
         RefreshToken.revoke_family(family)
     access_tokens_revoked.send(sender=AccessToken, checksums=checksums)

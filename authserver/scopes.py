@@ -95,7 +95,8 @@ class ScopeRegistry:
 
 scope_registry = ScopeRegistry(
     Scope("mcp", "Connect to this site as you", base=True),
-    Scope("profile", "See your username and name"),
+    # OpenID Connect Core §5.4: never the address, even where it is the username (authserver.claims).
+    Scope("profile", "See your username and name, not your email address"),
     Scope("email", "See your email address"),
     Scope("openid", "Sign you in with OpenID Connect"),
 )
@@ -109,9 +110,10 @@ def offered_scopes() -> list[Scope]:
 class RegistryScopes(BaseScopes):
     """django-oauth-toolkit's scopes backend over the registry (``SCOPES_BACKEND_CLASS``).
 
-    Every client may ask for every registered scope, unless an operator limited it (``allowed_scope``,
-    a service client's always); what a person's client gets is the person's decision on the consent
-    page. With no ``scope`` in a request, a client gets the base scope only, and a service client
+    Every client may ask for every registered scope, unless an operator limited it (``allowed_scope``);
+    what a person's client gets is the person's decision on the consent page. A token for no person
+    (client credentials) gets only scopes an operator listed: none listed, none at all. With no
+    ``scope`` in a request, a client gets the base scope (when it may have it), and a service client
     every scope it may get (there is no one to ask).
     """
 
@@ -121,9 +123,16 @@ class RegistryScopes(BaseScopes):
     def get_available_scopes(self, application=None, request=None, *args, **kwargs):
         offered = [scope.name for scope in offered_scopes()]
         allowed = getattr(application, "allowed_scopes", None)
-        return offered if allowed is None else [name for name in offered if name in allowed]
+        if allowed is None:
+            # RFC 6749 §4.4 / §3.3: with no person to decide, only what an operator listed; nothing
+            # listed is nothing at all, never every scope (a client made to introspect lists none).
+            return [] if getattr(request, "grant_type", None) == "client_credentials" else offered
+        return [name for name in offered if name in allowed]
 
     def get_default_scopes(self, application=None, request=None, *args, **kwargs):
+        # RFC 6749 §3.3: the pre-defined default, within what this client may get (none left: the
+        # request fails with invalid_scope, MCPOAuth2Validator.validate_scopes).
+        available = self.get_available_scopes(application, request)
         if getattr(application, "is_service", False):
-            return self.get_available_scopes(application, request)
-        return [scope_registry.base.name]
+            return available
+        return [name for name in available if name == scope_registry.base.name]

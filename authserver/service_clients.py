@@ -14,6 +14,7 @@ from oauth2_provider.models import get_access_token_model
 
 from authserver.accounts import account_create
 from authserver.models import Application, token_checksum
+from authserver.scopes import scope_registry
 
 SERVICE_USERNAME_PREFIX = "service-"
 
@@ -51,6 +52,26 @@ def service_client_create(
         client.full_clean()
         client.save()
     return client, secret
+
+
+def service_client_problem(*, client: Application) -> str | None:
+    """Why a client-credentials client an operator made gets no tokens (or fewer scopes than listed),
+    or None. A client made only to introspect (``may_introspect``) or to present a trusted IdP's
+    identity assertions (which bound its scopes) needs no scopes listed: it is not a service client."""
+    if not client.is_service:
+        return None
+    listed = client.allowed_scope.split()
+    if not listed:
+        if client.may_introspect or client.trusted_identity_providers.exists():
+            return None
+        # RFC 6749 §3.3 / §4.4: the token endpoint answers unauthorized_client, never every scope.
+        return "it lists no scopes it may get, so it gets no tokens"
+    unknown = scope_registry.unknown(listed)
+    if unknown:
+        return f"it lists scopes this site does not have ({' '.join(unknown)}), which it never gets"
+    if client.user_id is None:
+        return "it has no service user to act as, so it gets no tokens"
+    return None
 
 
 def service_token_bind_user(*, access_token: str, client) -> None:

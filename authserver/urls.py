@@ -8,6 +8,7 @@ place the RFC 8414 ``issuer``, the RFC 9207 ``iss`` and the OpenID ``issuer`` ar
 from django.urls import path
 from oauth2_provider import views as dot_views
 
+from authserver.dot.views.endpoints import RevokeTokenView
 from authserver.views import (
     AuthorizationCancelView,
     AuthorizationView,
@@ -38,7 +39,7 @@ urlpatterns = [
     path("o/authorize/", AuthorizationView.as_view(), name="authorize"),
     path("o/authorize/cancel/", AuthorizationCancelView.as_view(), name="authorize-cancel"),
     path("o/token/", TokenView.as_view(), name="token"),
-    path("o/revoke_token/", dot_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("o/revoke_token/", RevokeTokenView.as_view(), name="revoke-token"),
     path("o/introspect/", IntrospectTokenView.as_view(), name="introspect"),
     path("o/userinfo/", UserInfoView.as_view(), name="user-info"),
     path("o/register/", RegistrationView.as_view(), name="dcr-register"),

@@ -15,7 +15,7 @@ import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
-from authserver.conf import oauth2_provider_settings
+from authserver.conf import axes_settings, oauth2_provider_settings
 from config.env import env_bool, env_float, env_int, env_list, env_str, persistent_rsa_key, persistent_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -213,14 +213,16 @@ PASSWORD_HASHERS = [
 ]
 
 # --- Failed sign-ins (django-axes) ------------------------------------------------------------
-# After AXES_FAILURE_LIMIT failures for one account, or from one address, sign-in is refused with
-# 429 for AXES_COOLOFF_MINUTES. Attempts are kept in the database, so the limit holds across workers.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
-AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_TEMPLATE = "authserver/locked_out.html"
+# After AXES_FAILURE_LIMIT failures for one username from one address, that pair is refused with 429
+# for AXES_COOLOFF_MINUTES; an address failing ten times as often, for any usernames, is refused as a
+# whole (authserver.conf.axes_settings, the policy any site applies). Attempts are kept in the
+# database, so the limit holds across workers.
+globals().update(
+    axes_settings(
+        failure_limit=env_int("AXES_FAILURE_LIMIT", 5),
+        cooloff=timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15)),
+    )
+)
 AXES_VERBOSE = False
 
 LOGIN_URL = "authserver:login"

@@ -33,7 +33,9 @@ class Identity(TypedDict, total=False):
     annotations=ToolAnnotations(readOnlyHint=True, openWorldHint=False),
 )
 async def whoami() -> Identity:
-    """Who you are on this site: your user id, username and name, and your email if you allowed it."""
+    """Who you are on this site: your user id, username and name, and your email if you allowed it.
+
+    A username or name that is your email address is shown only if you allowed your email."""
     token = current_token()
     identity = Identity(
         **released_claims(token.user_claims, scope_registry.expand(token.scopes)),

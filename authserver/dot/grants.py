@@ -18,13 +18,14 @@ from oauth2_provider.utils import jwk_from_pem
 from oauthlib.oauth2.rfc6749 import errors
 from oauthlib.oauth2.rfc6749.grant_types.base import GrantTypeBase
 
-from authserver.audit import audit_record
+from authserver.audit import audit_record, audit_record_bounded
 from authserver.client_keys import AssertionInvalid
 from authserver.identity_assertions import (
     ID_JAG_LIFETIME_SECONDS,
     ID_JAG_TOKEN_TYPE,
     ID_TOKEN_TYPE,
     ScopeRefused,
+    TargetRefused,
     assertion_audience,
     id_jag_issue,
     id_token_subject,
@@ -35,7 +36,19 @@ from authserver.request_checks import resources_requested
 from authserver.resources import known_resources
 
 
+class InvalidTargetError(errors.OAuth2Error):
+    """RFC 8707 §2 / RFC 8693 §2.2.2: the resource or audience asked for is not one to issue for
+    (oauthlib 3.2 has no class for it)."""
+
+    error = "invalid_target"
+    status_code = 400
+
+
 class _AuthenticatedClientGrant(GrantTypeBase):
+    # RFC 6749 §3.2: parameters sent once. The token view refuses every repeated parameter first
+    # (authserver.dot.repeated_parameters: DOT hands oauthlib only the last value of a repeated body
+    # parameter, so oauthlib never sees most repeats); what still reaches a grant twice is a parameter
+    # the RFCs let repeat (RFC 8707 `resource`) that this grant takes once.
     single_parameters: tuple[str, ...] = ("grant_type", "scope")
 
     def _client_authenticate(self, request) -> None:
@@ -47,7 +60,9 @@ class _AuthenticatedClientGrant(GrantTypeBase):
             raise errors.InvalidClientError(request=request)
 
     def _refuse(self, request, refusal: AssertionInvalid, *, error=errors.InvalidGrantError):
-        audit_record(
+        # Any client that registered itself with a secret may send garbage assertions as often as it
+        # likes: bounded writes (one row per reason and window, counting them).
+        audit_record_bounded(
             kind=AuditEvent.Kind.ASSERTION_REFUSED,
             client=request.client,
             reason=str(refusal),
@@ -133,7 +148,7 @@ class IdentityAssertionExchangeGrant(_AuthenticatedClientGrant):
         issuer = oauth2_settings.oidc_issuer(request)
         key, key_id = self._signing_key
         try:
-            user = id_token_subject(
+            subject = id_token_subject(
                 id_token=request.subject_token,
                 client=request.client,
                 issuer=issuer,
@@ -142,31 +157,34 @@ class IdentityAssertionExchangeGrant(_AuthenticatedClientGrant):
             target = assertion_audience(
                 client=request.client, audience=audience, resource=getattr(request, "resource", None) or None
             )
+            jag, scopes = id_jag_issue(
+                user=subject.user,
+                granted_scopes=subject.scopes,
+                target=target,
+                issuer=issuer,
+                requested_scopes=request.scopes or [],
+                signing_key=key.get_op_key("sign"),
+                key_id=key_id,
+            )
+        except ScopeRefused as refusal:
+            self._refuse(request, refusal, error=errors.InvalidScopeError)
+        except TargetRefused as refusal:
+            self._refuse(request, refusal, error=InvalidTargetError)
         except AssertionInvalid as refusal:
             self._refuse(request, refusal)
-        jag, scopes = id_jag_issue(
-            user=user,
-            target=target,
-            issuer=issuer,
-            requested_scopes=request.scopes or [],
-            signing_key=key.get_op_key("sign"),
-            key_id=key_id,
-        )
         audit_record(
             kind=AuditEvent.Kind.ASSERTION_ISSUED,
-            user=user,
+            user=subject.user,
             client=request.client,
             audience=target.audience,
             resource=target.resource,
             scope=" ".join(scopes),
         )
         # RFC 8693 §2.2.1: the issued token is `access_token`, its type says what it is; N_A: not a bearer token.
-        answer = {
+        return {
             "access_token": jag,
             "issued_token_type": ID_JAG_TOKEN_TYPE,
             "token_type": "N_A",
             "expires_in": ID_JAG_LIFETIME_SECONDS,
+            "scope": " ".join(scopes),
         }
-        if scopes:
-            answer["scope"] = " ".join(scopes)
-        return answer

@@ -12,11 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.settings import oauth2_settings
-from oauthlib.oauth2.rfc6749 import errors
+from oauthlib.oauth2.rfc6749 import errors, utils
 
-from authserver.audit import audit_record
-from authserver.claims import CLAIM_SCOPES, user_claims
+from authserver.audit import audit_record, audit_record_bounded
+from authserver.claims import CLAIM_SCOPES, released_claims, user_claims
 from authserver.client_assertions import (
     PRIVATE_KEY_JWT,
     client_assertion_audiences,
@@ -65,7 +66,8 @@ def client_auth_method_presented(request) -> str | None:
 
 def client_assertion_authenticate(request, *, load_client) -> bool:
     """RFC 7523 §2.2 / §3 (``authserver.client_assertions``): DOT 3.4.1 has no ``private_key_jwt``.
-    A refused assertion is ``invalid_client`` saying why (RFC 6749 §5.2)."""
+    A refused assertion is ``invalid_client`` saying why (RFC 6749 §5.2), but never what fetching the
+    client's keys met (an address its ``jwks_uri`` resolved to): that is for the audit trail."""
     try:
         client_id = client_assertion_subject(request)
         client = load_client(client_id, request)
@@ -74,11 +76,12 @@ def client_assertion_authenticate(request, *, load_client) -> bool:
         audiences = client_assertion_audiences(issuer=oauth2_settings.oidc_issuer(request), endpoint_uri=request.uri)
         client_assertion_verify(client=client, assertion=request.client_assertion, audiences=audiences)
     except AssertionInvalid as refusal:
-        # In the audit trail, for operators: a key not rotated in, a clock off, a replay.
-        audit_record(
+        # In the audit trail, for operators: a key not rotated in, a clock off, a replay. Anyone can send
+        # these, for any client or none, as often as they like: bounded writes.
+        audit_record_bounded(
             kind=AuditEvent.Kind.ASSERTION_REFUSED,
             client=getattr(request, "client", None),
-            reason=str(refusal),
+            reason=refusal.reason,  # what the caller is told, and why a key fetch failed (operators only)
             assertion="client authentication (private_key_jwt)",
         )
         raise errors.InvalidClientError(description=str(refusal), request=request) from None
@@ -122,10 +125,43 @@ class MCPOAuth2Validator(OAuth2Validator):
         # registered itself or published a metadata document, whatever grant type it declared.
         if grant_type == "client_credentials":
             service = request.client
-            # A service whose service user is deactivated is switched off.
-            if not service.is_service or (service.user is not None and not person_active(service.user)):
+            # RFC 6749 §4.4 / §3.3: one an operator listed scopes for (a client made only to introspect
+            # lists none: no tokens for itself), acting as its service user, who is active (deactivated:
+            # the service is off): a token always names who acted, never nobody.
+            listed = service.is_service and service.allowed_scopes and service.user is not None
+            if not (listed and person_active(service.user)):
                 return False
         return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
+    # --- Scopes (the scopes backend, authserver.scopes.RegistryScopes, says which a client may get) ---
+
+    def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs):
+        # RFC 6749 §3.3: no scope asked and no default this client may have is invalid_scope, never a
+        # token for no scope at all.
+        return bool(scopes) and super().validate_scopes(client_id, scopes, client, request, *args, **kwargs)
+
+    def get_original_scopes(self, refresh_token, request, *args, **kwargs):
+        # RFC 6749 §6 / §3.3: a refresh gets at most what was granted, and only what the client may
+        # still get: an operator's narrower allowed_scope (or a scope no longer offered) holds on the
+        # next refresh, not when the grant ends. Nothing left is invalid_scope, not an empty token.
+        original = utils.scope_to_list(super().get_original_scopes(refresh_token, request, *args, **kwargs)) or []
+        available = get_scopes_backend().get_available_scopes(application=request.client, request=request)
+        kept = [name for name in original if name in available]
+        if not kept:
+            raise errors.InvalidScopeError(description="This client may no longer get these scopes.", request=request)
+        return kept
+
+    # --- prompt=none (OpenID Connect Core §3.1.2.1) ----------------------------------------------
+
+    def validate_silent_login(self, request):
+        # oauthlib asks for OpenID requests with prompt=none; DOT 3.4.1 leaves it unimplemented (a 500).
+        # The authorization endpoint decides prompt for every request: a signed-out person's is
+        # answered login_required before this is reached (AuthorizationView.handle_no_permission).
+        return True
+
+    def validate_silent_authorization(self, request):
+        # Likewise: consent_required is the authorization view's answer (AuthorizationView.render_to_response).
+        return True
 
     # --- People and claims ----------------------------------------------------------------------
 
@@ -138,7 +174,9 @@ class MCPOAuth2Validator(OAuth2Validator):
         return valid
 
     def get_additional_claims(self, request):
-        claims = user_claims(request.user)
+        # The claims the grant's scopes release (authserver.claims: OpenID Connect Core §5.4, the email
+        # address only with `email`, whichever claim carries it); DOT filters them by name again.
+        claims = released_claims(user_claims(request.user), request.scopes)
         claims.pop("sub")  # DOT adds `sub` itself
         return claims
 

@@ -92,10 +92,10 @@ def test_id_jag_scope_is_limited_to_what_the_client_may_have(client, idp, idp_ke
 
 
 def test_unknown_person_is_refused_unless_the_idp_may_create_accounts(client, idp, idp_key, agent):
-    assert "No account" in refused(present(client, agent, id_jag(idp_key, agent)))
-    idp.create_users = True
+    assert "No usable account" in refused(present(client, agent, id_jag(idp_key, agent)))
+    idp.create_users = idp.trust_verified_email = True
     idp.save()
-    answer = present(client, agent, id_jag(idp_key, agent, email="bob@acme.example", name="Bob"))
+    answer = present(client, agent, id_jag(idp_key, agent, email="bob@acme.example", email_verified=True, name="Bob"))
     assert answer.status_code == 200
     bob = stored_access_token(answer.json()["access_token"]).user
     assert bob.email == "bob@acme.example" and not bob.has_usable_password()
@@ -106,10 +106,12 @@ def test_unknown_person_is_refused_unless_the_idp_may_create_accounts(client, id
 
 def test_email_match_only_when_the_idp_is_trusted_for_it(client, idp, idp_key, agent):
     carol = make_user("carol", email="Carol@Acme.example")
-    assert "No account" in refused(present(client, agent, id_jag(idp_key, agent, email="carol@acme.example")))
+    verified = {"email": "carol@acme.example", "email_verified": True}
+    assert "No usable account" in refused(present(client, agent, id_jag(idp_key, agent, **verified)))
     idp.match_by = TrustedIdentityProvider.MatchBy.EMAIL
+    idp.trust_verified_email = True
     idp.save()
-    answer = present(client, agent, id_jag(idp_key, agent, email="carol@acme.example"))
+    answer = present(client, agent, id_jag(idp_key, agent, **verified))
     assert stored_access_token(answer.json()["access_token"]).user == carol
     assert IdentityLink.objects.get(provider=idp).user == carol
 
@@ -248,7 +250,8 @@ def test_token_exchange_issues_an_id_jag_for_a_listed_audience_rfc8693_sec2_2(cl
 
 def test_token_exchange_refuses_unlisted_audiences_and_foreign_id_tokens(client, signed_in, employee_app):
     id_token = connect(client, employee_app, scope="openid mcp", client_secret=SECRET)["id_token"]
-    assert "may not get assertions" in refused(exchange(client, employee_app, id_token))
+    # RFC 8693 §2.2.2: an audience not listed for this client is invalid_target.
+    assert "may not get assertions" in refused(exchange(client, employee_app, id_token), "invalid_target")
     wiki_listed(employee_app)
     other_app = make_client(
         name="Other app",

@@ -149,3 +149,49 @@ def test_a_missing_client_secret_hasher_is_an_error():
 def test_cors_headers_without_the_mcp_protocol_version_are_a_warning():
     with override_settings(CORS_ALLOW_HEADERS=("authorization", "content-type")):
         assert "authserver.W012" in ids(authserver_checks.check_site_wiring())
+
+
+# --- Sign-in lockout (django-axes) ----------------------------------------------------------
+# django-axes' own defaults, on a site whose user model signs in with the email address.
+AXES_DEFAULTS = {
+    "AXES_LOCKOUT_PARAMETERS": ["ip_address"],
+    "AXES_COOLOFF_TIME": None,
+    "AXES_USERNAME_FORM_FIELD": "email",
+    "AXES_USERNAME_CALLABLE": None,
+}
+
+
+def lockout_warnings(**axes_settings) -> list:
+    with override_settings(**axes_settings):
+        return authserver_checks.check_sign_in_lockout()
+
+
+def test_owasp_asvs_v2_2_1_a_lockout_by_address_alone_is_a_warning():
+    (warning,) = [m for m in lockout_warnings(**AXES_DEFAULTS) if m.id == "authserver.W013"]
+    assert "everyone signing in from that address, the owner included" in warning.msg
+    assert "axes_settings()" in warning.hint
+
+
+def test_owasp_asvs_v2_2_1_a_lockout_by_username_alone_is_a_warning_as_is_one_by_address():
+    found = lockout_warnings(AXES_LOCKOUT_PARAMETERS=["username", "ip_address"])
+    account, address = [m for m in found if m.id == "authserver.W013"]
+    assert "anyone who knows a username can lock it" in account.msg and "the owner included" in address.msg
+
+
+def test_nist_sp800_63b_s5_2_2_a_lockout_that_never_expires_is_a_warning():
+    (warning,) = [m for m in lockout_warnings(**AXES_DEFAULTS) if m.id == "authserver.W015"]
+    assert "axes_reset" in warning.msg and "timedelta(minutes=15)" in warning.hint
+
+
+def test_owasp_asvs_v2_2_1_a_lockout_that_reads_no_username_from_the_sign_in_form_is_a_warning():
+    # The pair, but axes reads `email` where the form posts `username`: every failure is (None, address).
+    pair = {**AXES_DEFAULTS, "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]]}
+    (warning,) = [m for m in lockout_warnings(**pair) if m.id == "authserver.W016"]
+    assert "'email'" in warning.msg and 'AXES_USERNAME_FORM_FIELD = "username"' in warning.hint
+
+
+def test_owasp_asvs_v2_2_1_the_lockout_policy_the_apps_ship_passes_the_lockout_check():
+    from authserver.conf import axes_settings
+
+    assert lockout_warnings(**{**AXES_DEFAULTS, **axes_settings()}) == []
+    assert lockout_warnings(**{**axes_settings(), "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]]}) == []

@@ -132,9 +132,24 @@ def cross_app(running_server, identity_provider) -> dict:
         "    token_endpoint_auth_method='client_secret_basic')\n"
         f"keys = json.load(urllib.request.urlopen({idp.url + '/.well-known/jwks.json'!r}))\n"
         f"provider = TrustedIdentityProvider.objects.create(name='Acme IdP', issuer={idp.url!r}, jwks=keys,\n"
-        "    match_by='email')\n"
+        "    match_by='sub')\n"
         "provider.clients.add(agent)\n"
         "print(json.dumps({'client_id': agent.client_id}))",
+    )
+    # This project as an IdP never asserts a verified address (it verifies none), so the operator links
+    # alice's account at the IdP (its `sub`: her id there) to her account here (OpenID Connect Core §5.7).
+    alice_at_idp = shell(
+        idp,
+        "import json\nfrom django.contrib.auth import get_user_model\n"
+        "print(json.dumps({'sub': str(get_user_model().objects.get(username='alice').pk)}))",
+    )
+    shell(
+        resource_as,
+        "from django.contrib.auth import get_user_model\n"
+        "from authserver.models import IdentityLink, TrustedIdentityProvider\n"
+        "IdentityLink.objects.create(provider=TrustedIdentityProvider.objects.get(name='Acme IdP'),\n"
+        f"    subject={alice_at_idp['sub']!r}, user=get_user_model().objects.get(username='alice'))\n"
+        "print('{}')",
     )
     # At the IdP: the company's chat app, which may ask for ID-JAGs for that MCP server.
     chat = shell(
@@ -207,7 +222,7 @@ def test_cross_app_access_between_two_instances_sep990(running_server, identity_
 
     identity = whoami_with(resource_as.url, sep990_provider())
     assert exchanges == [200]
-    # alice at the IdP is alice here (matched by email, as this IdP is trusted to), acting as herself.
+    # alice at the IdP is alice here (by the link the operator made), acting as herself.
     assert identity["acting_as"] == "person" and identity["username"] == "alice"
     assert identity["client_id"] == cross_app["agent"] and identity["scope"] == "mcp profile"
     # The IdP disabled in the admin: the next grant is refused at once.

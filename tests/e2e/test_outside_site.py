@@ -2,7 +2,8 @@
 model (email as the login), the built wheel installed into a fresh virtualenv, and the settings, URLs,
 ASGI application and tool that README.md's "Add it to your Django site" shows (read from README.md, so
 the two cannot drift apart). Then the MCP SDK client's whole flow against it: discovery,
-registration, sign-in, consent, a tool call, a step-up, a refresh.
+registration, sign-in, consent, a tool call, a step-up, a refresh; the person's address kept from an
+agent not allowed `email`; and a stranger's wrong passwords that do not lock the owner out.
 
 The virtualenv gets the exact versions the rest of the suite runs (``requirements.txt`` as constraints),
 so what is proven is the package's contents and wiring, not a dependency drift.
@@ -15,11 +16,13 @@ import sys
 import time
 import zipfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 import anyio
 import httpx2
 import pytest
 
+from live.forms import parse_forms
 from live.paths import MCP_METADATA_PATH, MCP_PATH
 from live.person import Person
 from live.server import PROJECT_DIR, free_port, process_group_stop, serving_wait
@@ -179,6 +182,29 @@ def test_the_package_builds_one_wheel_and_an_sdist_with_only_the_apps(outside_si
 def test_the_site_passes_every_check_of_the_apps(outside_site):
     report = outside_site.manage("check", "--fail-level", "WARNING")
     assert "System check identified no issues" in report
+    # README's settings apply authserver's lockout policy: neither django-axes nor authserver warns about it.
+    assert not re.search(r"axes|authserver\.W01[356]", report), report
+
+
+def whoami_of(url: str, person: Person):
+    """What the whoami tool tells a new agent acting for ``person`` (who answers its consent pages)."""
+    agent = Agent(url + MCP_PATH, person)
+
+    async def call():
+        async with agent.connect(mode="2026-07-28") as client:
+            return await client.call_tool("whoami", {})
+
+    return anyio.run(call)
+
+
+def sign_in(url: str, username: str, password: str) -> int:
+    """The status of a sign-in on the site's page, from a new browser on 127.0.0.1."""
+    with httpx2.Client(timeout=30) as browser:
+        page = browser.get(url + "/accounts/login/")
+        (form,) = [form for form in parse_forms(page.text) if "password" in form.names]
+        data = urlencode(form.submission(username=username, password=password))
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return browser.post(url + "/accounts/login/", content=data, headers=headers).status_code
 
 
 def test_the_sdk_client_completes_the_whole_flow_against_the_outside_site(outside_site):
@@ -202,9 +228,11 @@ def test_the_sdk_client_completes_the_whole_flow_against_the_outside_site(outsid
         assert agent.person.pages.count("/o/authorize/") == 3
         assert agent.callbacks[-1]["iss"] == url
         assert {"hello", "whoami"} <= {tool.name for tool in tools.tools}
-        assert hello.content[0].text == f"Hello, {EMAIL}!"
-        # The site's user model has no names: whoami says what there is.
-        assert whoami.structured_content["username"] == EMAIL
+        # The site's user model has no names, and its username is the address: under `profile`, without
+        # `email`, neither whoami nor the README's tool gives it away (OpenID Connect Core §5.4).
+        assert not whoami.is_error and whoami.structured_content["acting_as"] == "person"
+        assert EMAIL not in str(whoami.structured_content) and EMAIL not in str(whoami.content)
+        assert hello.content[0].text == "Hello, there!"
         assert set(agent.storage.tokens.scope.split()) == {"mcp", "greetings", "profile"}
 
         # The access token runs out: the SDK refreshes (rotation) without the person, and carries on.
@@ -216,9 +244,13 @@ def test_the_sdk_client_completes_the_whole_flow_against_the_outside_site(outsid
                 return await client.call_tool("hello", {})
 
         again = anyio.run(after_expiry)
-        assert again.content[0].text == f"Hello, {EMAIL}!"
+        assert again.content[0].text == "Hello, there!"
         assert agent.storage.tokens.access_token != first_access_token
         assert agent.person.pages.count("/o/authorize/") == 3  # nobody was asked again
+
+        # Another agent, and the person ticks "See your email address" when whoami asks for `profile`.
+        allowed = whoami_of(url, Person(EMAIL, PASSWORD, tick=("email",)))
+        assert allowed.structured_content["email"] == allowed.structured_content["username"] == EMAIL
     finally:
         log = outside_site.stop()
     assert "Traceback" not in log, log
@@ -243,3 +275,23 @@ def test_runserver_serves_the_mcp_endpoint_of_a_site_without_asgi_application(ou
         log = outside_site.stop()
     # runserver's banner, flushed at once though stdout is a log file: what runs, and the endpoint.
     assert "Serving the site's ASGI application on uvicorn" in log and f"MCP endpoint  {url}{MCP_PATH}" in log
+
+
+def test_owasp_asvs_v2_2_1_a_strangers_wrong_passwords_never_lock_the_owner_out_of_the_outside_site(outside_site):
+    port = free_port()
+    url = outside_site.serve(
+        [outside_site.python, "-m", "uvicorn", "mysite.asgi:application", "--host=127.0.0.1", f"--port={port}"], port
+    )
+    try:
+        # Everyone here comes from 127.0.0.1. Two wrong passwords for a made-up account, one typo of the
+        # owner's: django-axes' defaults (3 failures, by address, for good) locked the owner out here.
+        assert [sign_in(url, "nobody@example.com", "guess") for _ in range(2)] == [200, 200]
+        assert sign_in(url, EMAIL, "typo") == 200
+        assert sign_in(url, EMAIL, PASSWORD) == 302
+        # The guesser goes on: that account is paused at this address; the owner, who signs in with her
+        # email (the form's `username`, counted as hers), is not.
+        assert [sign_in(url, "nobody@example.com", "guess") for _ in range(5)] == [200, 200, 429, 429, 429]
+        assert sign_in(url, EMAIL, PASSWORD) == 302
+    finally:
+        log = outside_site.stop()
+    assert "Traceback" not in log, log

@@ -2,19 +2,24 @@
 
 DOT validates the request and issues the code; this subclass decides whether the person must be
 asked (first-party clients never, third-party clients for whatever they were not allowed before),
-shows the consent page, and checks that the form comes back as it was sent.
+shows the consent page, and checks that the form comes back as it was sent. ``prompt`` (OpenID
+Connect Core §3.1.2.1) means the same with or without ``openid``: ``none`` never shows a page
+(login_required, consent_required), ``login`` signs in again, ``consent`` asks again.
 """
 
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from django.contrib.auth.views import redirect_to_login
 from django.core import signing
 from django.http import HttpResponseNotAllowed
+from django.shortcuts import resolve_url
 from django.views import View
 from oauth2_provider import views as dot_views
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
+from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749.errors import CustomOAuth2Error
 
@@ -24,6 +29,7 @@ from authserver.conf import refresh_token_lifetime, site_name
 from authserver.consent import consent_grant, consent_new_tools
 from authserver.display_text import display_text_clean
 from authserver.dot.private import add_iss_to_redirect
+from authserver.dot.repeated_parameters import oauth_parameters_repeated, repeated_parameter_description
 from authserver.models import AuditEvent
 from authserver.registration import is_loopback_host
 from authserver.resources import names_known_resource
@@ -111,7 +117,13 @@ class AuthorizationView(dot_views.AuthorizationView):
         if "approval_prompt" in request.GET:
             request.GET = request.GET.copy()
             del request.GET["approval_prompt"]
+        repeated = self._repeated_parameters_refusal()
+        if repeated is not None:
+            return repeated
         self.prompt = set(request.GET.get("prompt", "").split())
+        conflict = self._prompt_conflict()
+        if conflict is not None:
+            return conflict
         unknown = self._unknown_resources(request.GET.getlist("resource"))
         if unknown:
             try:
@@ -123,6 +135,32 @@ class AuthorizationView(dot_views.AuthorizationView):
                 "invalid_target", "This server issues tokens only for its own MCP endpoints.", credentials
             )
         return super().get(request, *args, **kwargs)
+
+    def handle_no_permission(self):
+        # Nobody is signed in. DOT 3.4.1 answers prompt=none with login_required to the redirect URI
+        # (OpenID Connect Core §3.1.2.6; `iss` added by `redirect`, RFC 9207), `openid` or not, once it
+        # validated the request (a bad client or redirect URI: the error page, RFC 6749 §4.1.2.1).
+        conflict = self._prompt_conflict()
+        if conflict is not None:
+            return conflict
+        return super().handle_no_permission()
+
+    def handle_prompt_login(self):
+        # OpenID Connect Core §3.1.2.1 `login`: sign in (again), then back to this same request with only
+        # `login` consumed. DOT 3.4.1 drops the whole prompt (a `consent` sent with it was lost, and a
+        # remembered consent answered) and all but one of a repeated parameter (RFC 8707 `resource`).
+        query = self.request.GET.copy()
+        rest = [value for value in query.get("prompt", "").split() if value != "login"]
+        if rest:
+            query["prompt"] = " ".join(rest)
+        else:
+            query.pop("prompt", None)
+        login_url = resolve_url(self.get_login_url())
+        back = f"{self.request.path}?{query.urlencode()}"
+        login_origin, here = urlsplit(login_url)[:2], urlsplit(self.request.build_absolute_uri())[:2]
+        if any(part and part != current for part, current in zip(login_origin, here)):
+            back = self.request.build_absolute_uri(back)  # a sign-in page elsewhere needs the whole URL
+        return redirect_to_login(back, login_url, self.get_redirect_field_name())
 
     def render_to_response(self, context, **response_kwargs):
         application = context.get("application")
@@ -141,7 +179,9 @@ class AuthorizationView(dot_views.AuthorizationView):
             # OpenID Connect Core §3.1.2.6: consent is needed and the client said not to ask.
             return self._redirect_error("consent_required", "The user has not allowed this yet.", context)
         untickable = [name for name in asked if not scope_registry[name].base]
-        offered = optional_scopes_offered([*granted, *requested])
+        # The page offers nothing the client may not get (an operator's allowed_scope): ticking it would fail.
+        available = get_scopes_backend().get_available_scopes(application=application, request=self.request)
+        offered = optional_scopes_offered([*granted, *requested], available=available)
         tools = capabilities_by_scope([*asked, *requested, *(option.scope.name for option in offered)])
         context.update(
             client_name=application.name or application.client_id,
@@ -213,6 +253,32 @@ class AuthorizationView(dot_views.AuthorizationView):
         if not approved.is_valid():  # pragma: no cover - DOT built these fields itself
             return super().render_to_response({"error": {"error": "invalid_request", "description": TAMPERED}})
         return super().form_valid(approved)
+
+    def _prompt_conflict(self):
+        """OpenID Connect Core §3.1.2.1: `none` with any other prompt value is an error, for every
+        request (oauthlib checks it only when `openid` is asked for): invalid_request to the client."""
+        prompt = set(self.request.GET.get("prompt", "").split())
+        if "none" not in prompt or len(prompt) == 1:
+            return None
+        try:
+            _scopes, credentials = self.validate_authorization_request(self.request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        refusal = "prompt=none cannot be combined with other values."
+        return self._redirect_error("invalid_request", refusal, credentials)
+
+    def _repeated_parameters_refusal(self):
+        """RFC 6749 §3.1: no parameter twice but `resource` (RFC 8707 §2; authserver.dot.repeated_parameters).
+        oauthlib refuses a repeated client_id, redirect_uri, response_type, scope or state on the error
+        page (whose redirect URI or state is meant is unknown, §4.1.2.1); any other, to the client."""
+        repeated = oauth_parameters_repeated(self.request.GET)
+        if not repeated:
+            return None
+        try:
+            _scopes, credentials = self.validate_authorization_request(self.request)
+        except OAuthToolkitError as error:
+            return self.error_response(error, application=None)
+        return self._redirect_error("invalid_request", repeated_parameter_description(repeated[0]), credentials)
 
     def _unknown_resources(self, resources):
         """RFC 8707 §2: the resources named that this server issues no tokens for."""

@@ -13,17 +13,28 @@ from oauth2_provider.views.mixins import OAuthLibMixin
 from authserver.client_assertions import PRIVATE_KEY_JWT
 from authserver.client_keys import ALGORITHMS
 from authserver.conf import JWT_BEARER_GRANT_TYPE, TOKEN_EXCHANGE_GRANT_TYPE
+from authserver.dot.repeated_parameters import (
+    REPEATABLE,
+    REPEATABLE_IN_TOKEN_EXCHANGE,
+    access_token_transport_refusal,
+    oauth_body_refusal,
+)
 from authserver.errors import json_error
 from authserver.identity_assertions import ID_JAG_GRANT_PROFILE
 from authserver.introspection import token_introspect
+from authserver.ratelimit import token_issued_count, token_rate_limit_refusal
 
 
 @method_decorator(csrf_exempt, name="dispatch")  # as DOT's own: bearer tokens, no cookies (lost by overriding dispatch)
 class UserInfoView(dot_views.UserInfoView):
     """JSON endpoints answer JSON errors: DOT 3.4.1 sends oauthlib's JSON refusal labelled text/html
-    (and an empty body when no token was sent)."""
+    (and an empty body when no token was sent). The access token comes one way, once, never in the
+    URL (RFC 6750 §2, RFC 9700 §4.3.2: ``authserver.dot.repeated_parameters``)."""
 
     def dispatch(self, request, *args, **kwargs):
+        refused = access_token_transport_refusal(request)
+        if refused is not None:
+            return refused
         response = super().dispatch(request, *args, **kwargs)
         json_answered = response.get("Content-Type", "").startswith("application/json")
         if request.method in ("GET", "POST") and response.status_code >= 400 and not json_answered:
@@ -67,13 +78,34 @@ class ServerMetadataView(dot_views.OAuthServerMetadataView):
 
 
 class TokenView(dot_views.TokenView):
-    """RFC 8693 §2.2.1: a token exchange answers with the ID-JAG in ``access_token``. DOT 3.4.1 looks
+    """DOT's token endpoint, behind this site's rate limits (``authserver.ratelimit``: RFC 6585 §4)
+    and with each parameter once, in the body (``authserver.dot.repeated_parameters``: RFC 6749 §3.2).
+
+    RFC 8693 §2.2.1: a token exchange answers with the ID-JAG in ``access_token``. DOT 3.4.1 looks
     every issued ``access_token`` up in its table (to send ``app_authorized``), which an ID-JAG is not
     in: a 500. The exchange is answered as oauthlib answers it; every other grant is DOT's."""
 
     def post(self, request, *args, **kwargs):
-        if request.POST.get("grant_type") != TOKEN_EXCHANGE_GRANT_TYPE:
-            return super().post(request, *args, **kwargs)
+        limited = token_rate_limit_refusal(request)
+        if limited is not None:
+            return limited
+        exchange = request.POST.getlist("grant_type") == [TOKEN_EXCHANGE_GRANT_TYPE]
+        refused = oauth_body_refusal(request, allowed=REPEATABLE_IN_TOKEN_EXCHANGE if exchange else REPEATABLE)
+        if refused is not None:
+            return refused
+        response = self.exchange_response(request) if exchange else super().post(request, *args, **kwargs)
+        if response.status_code == 200:
+            token_issued_count(request)
+        return response
+
+    def exchange_response(self, request) -> HttpResponse:
+        several = [name for name in ("audience", "resource") if len(request.POST.getlist(name)) > 1]
+        if several:
+            # RFC 8693 §2.1 lets a client name several; an ID-JAG is for one authorization server (its
+            # issuer is the `audience`) and at most one of its resources (draft-ietf-oauth-identity-
+            # assertion-authz-grant), and DOT would pass on only the last one named: RFC 8693 §2.2.2
+            # `invalid_target`, never a silent choice.
+            return json_error("invalid_target", f"An ID-JAG is issued for one {several[0]}; several were named")
         _url, headers, body, status = self.create_token_response(request)
         response = HttpResponse(content=body, status=status)
         for name, value in headers.items():
@@ -109,7 +141,8 @@ class IntrospectTokenView(JsonMethodNotAllowed, OAuthLibMixin, View):
     in the URL, where access logs keep it), lets any client that authenticates see any token (a
     public client "authenticated" with its empty secret), and lost its CSRF exemption in a subclass.
 
-    - RFC 7662 §2.1: POST, form-encoded; any other method is a JSON 405.
+    - RFC 7662 §2.1: POST, form-encoded, each parameter once and none in the URL; any other method
+      is a JSON 405.
     - RFC 7662 §2.1 / §4: the caller authenticates as a confidential client an operator marked
       ``may_introspect`` (Admin → Clients), with the method it registered; anyone else gets 401
       ``invalid_client`` (RFC 6749 §5.2), public clients included.
@@ -119,6 +152,10 @@ class IntrospectTokenView(JsonMethodNotAllowed, OAuthLibMixin, View):
     http_method_names = ["post", "options"]
 
     def post(self, request, *args, **kwargs):
+        # RFC 7662 §2.1: form parameters in the body, each once (``authserver.dot.repeated_parameters``).
+        refused = oauth_body_refusal(request)
+        if refused is not None:
+            return refused
         client = self.get_oauthlib_core().authenticated_client(request)
         if client is None or not client.may_introspect_tokens:
             refused = json_error(
@@ -132,3 +169,18 @@ class IntrospectTokenView(JsonMethodNotAllowed, OAuthLibMixin, View):
         answer = JsonResponse(token_introspect(token=token, issuer=oauth2_settings.oidc_issuer(request)))
         answer["Cache-Control"] = "no-store"
         return answer
+
+
+@method_decorator(csrf_exempt, name="dispatch")  # as DOT's own: client credentials, no cookies
+class RevokeTokenView(dot_views.RevokeTokenView):
+    """RFC 7009: DOT's revocation, behind the per-address rate limit (``authserver.ratelimit``) and
+    with each parameter once, in the body (RFC 7009 §2.1, ``authserver.dot.repeated_parameters``)."""
+
+    def post(self, request, *args, **kwargs):
+        limited = token_rate_limit_refusal(request, endpoint="revocation")
+        if limited is not None:
+            return limited
+        refused = oauth_body_refusal(request)
+        if refused is not None:
+            return refused
+        return super().post(request, *args, **kwargs)
