@@ -8,8 +8,12 @@ it, so the audit trail and the sign-in lockout agree on who someone is behind a 
 Refusals that anyone can cause as often as they like (a client assertion for no such client, a garbage
 one for a real client) are recorded through ``audit_record_bounded``, whose writes stay bounded
 whatever arrives: a flood is a few rows saying how many, not a row per request kept for a year.
+Alarms (a redeemed code replayed, a rotated refresh token reused: a stolen credential) are recorded
+through ``audit_record_alarm``: the first at once, in full; its repeats, which whoever holds the
+credential can send as often as they like, bounded like refusals (CWE-770).
 """
 
+import hashlib
 import ipaddress
 import json
 import time
@@ -17,11 +21,11 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 
-from axes.helpers import get_client_ip_address
 from django.core.cache import cache
 from django.utils import timezone
 
 from authserver.conf import app_settings
+from authserver.lockout import request_address
 from authserver.models import Application, AuditEvent
 from authserver.ratelimit import RateLimit, address_counted
 
@@ -44,10 +48,11 @@ class AuditRequestMiddleware:
 
 
 def client_ip(request) -> str | None:
-    """The caller's address as django-axes reads it (``AXES_*`` settings cover proxies), or None."""
+    """The caller's address as django-axes reads it (``AXES_*`` settings cover proxies), or None: the
+    address itself, not the /64 the sign-in lockout counts (``authserver.lockout.request_address``)."""
     if request is None:
         return None
-    address = get_client_ip_address(request)
+    address = request_address(request)
     try:
         return str(ipaddress.ip_address(address)) if address else None
     except ValueError:
@@ -87,7 +92,9 @@ def audit_record(
 TOO_MANY_REFUSALS = "More refusals than AUDIT_REFUSAL_ROWS_PER_WINDOW rows record, from any address, counted here"
 
 
-def audit_record_bounded(*, kind: AuditEvent.Kind, client: Application | None = None, request=None, **detail) -> None:
+def audit_record_bounded(
+    *, kind: AuditEvent.Kind, client: Application | None = None, request=None, user=None, **detail
+) -> None:
     """Record a refusal that anyone may cause as often as they like, in writes that stay bounded.
 
     One row per kind, client, address (an IPv6 one by its /64) and ``detail`` (the reason) per window of
@@ -96,7 +103,8 @@ def audit_record_bounded(*, kind: AuditEvent.Kind, client: Application | None = 
     window's count doubles (2, 4, 8, ...: N refusals cost about log2 N writes, and the row says at
     least half of them). Many addresses or reasons would make many rows: once a kind and client have
     ``AUDIT_REFUSAL_ROWS_PER_WINDOW`` rows in the window, their further refusals are counted on one
-    more row (``TOO_MANY_REFUSALS``), and make no cache entries of their own.
+    more row (``TOO_MANY_REFUSALS``), and make no cache entries of their own. ``user``: whom the
+    refused credential acted for, named on the row (not part of what keys it).
     """
     request = request if request is not None else _current_request.get()
     client_id = client.client_id if client is not None else ""
@@ -114,12 +122,34 @@ def audit_record_bounded(*, kind: AuditEvent.Kind, client: Application | None = 
     if count == 1:
         if not past_cap:
             rows.count(rows_key, now=now)
-        event = audit_record(kind=kind, client=client, request=request, refusals_at_least=1, **detail)
+        event = audit_record(kind=kind, user=user, client=client, request=request, refusals_at_least=1, **detail)
         cache.set(row, event.pk, timeout=window + 1)
     elif count & (count - 1) == 0:  # a power of two
         event_pk = cache.get(row)  # None while the first refusal's row is being written
         if event_pk is not None:
             AuditEvent.objects.filter(pk=event_pk).update(detail={**detail, "refusals_at_least": count})
+
+
+def audit_record_alarm(*, kind: AuditEvent.Kind, client: Application, user=None, request=None, **detail) -> None:
+    """Record an alarm that ``detail`` names (a replayed code, a reused refresh token family).
+
+    The first one at once, with ``audit_record``: never folded into a count whatever else floods the
+    trail, since it is the operator's sign that a credential was stolen. Every later one, which
+    whoever holds the credential may send as often as they like, through ``audit_record_bounded``
+    with the same ``detail`` (CWE-770: its rows stay bounded). "First" is what the trail itself
+    remembers (no event of this kind, client and detail is there), decided once among concurrent
+    requests by an atomic add in the cache every worker shares.
+    """
+    client_id = client.client_id if client is not None else ""
+    recorded = AuditEvent.objects.filter(
+        kind=kind, client_id=client_id, **{f"detail__{name}": value for name, value in detail.items()}
+    ).exists()
+    digest = hashlib.sha256(json.dumps([kind, client_id, detail], sort_keys=True, default=str).encode()).hexdigest()
+    first_key = f"authserver:audit-alarm:{digest[:32]}"
+    if not recorded and cache.add(first_key, 1, timeout=app_settings.AUDIT_REFUSAL_WINDOW_SECONDS + 1):
+        audit_record(kind=kind, user=user, client=client, request=request, **detail)
+    else:
+        audit_record_bounded(kind=kind, client=client, request=request, user=user, **detail)
 
 
 @contextmanager

@@ -220,6 +220,7 @@ def check_service_clients(app_configs=None, databases=None, **kwargs):
 
 
 LOCKOUT_POLICY = "authserver.lockout.lockout_parameters"
+LOCKOUT_ADDRESS = "authserver.lockout.lockout_address"
 
 
 @checks.register(checks.Tags.security)
@@ -273,4 +274,54 @@ def check_sign_in_lockout(app_configs=None, **kwargs):
                 id="authserver.W016",
             )
         )
+    # NIST SP 800-63B §5.2.2 with RFC 6177: one subscriber typically holds a whole IPv6 /64, so counting
+    # its addresses one by one gives it 2^64 times the guesses (django-axes' default).
+    counts_addresses = parameters == LOCKOUT_POLICY or any("ip_address" in group for group in groups)
+    if counts_addresses and axes.AXES_CLIENT_IP_CALLABLE is None:
+        found.append(
+            checks.Warning(
+                "AXES_CLIENT_IP_CALLABLE is not set: django-axes counts each IPv6 address apart, so one "
+                "subscriber's /64 gets as many guesses as it has addresses.",
+                hint=hint + f' Or set AXES_CLIENT_IP_CALLABLE = "{LOCKOUT_ADDRESS}" (an IPv6 address by its /64).',
+                id="authserver.W018",
+            )
+        )
     return found
+
+
+# Backends that delete entries once they hold MAX_ENTRIES (Django's default: 300), which entries not
+# by age: the database cache the first by key, a local-memory one the most recently used.
+CULLING_CACHES = ("DatabaseCache", "LocMemCache", "FileBasedCache")
+CACHE_MAX_ENTRIES_MIN = 100_000
+
+
+def _cache_max_entries(params: dict) -> int:
+    # Read as django.core.cache.backends.base.BaseCache reads it.
+    value = params.get("max_entries", (params.get("OPTIONS") or {}).get("MAX_ENTRIES", 300))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 300
+
+
+@checks.register(checks.Tags.caches, checks.Tags.security)
+def check_cache_capacity(app_configs=None, **kwargs):
+    """A default cache that deletes entries when full forgets, under a flood from many addresses, the
+    rate-limit counts (CWE-799: a count forgotten is a limit lifted) and the tombstones that tell other
+    workers a token was revoked (RFC 7009 §1: a revocation invalidates the token, in every worker)."""
+    params = settings.CACHES.get("default", {})
+    backend = params.get("BACKEND", "")
+    max_entries = _cache_max_entries(params)
+    if not backend.endswith(CULLING_CACHES) or max_entries >= CACHE_MAX_ENTRIES_MIN:
+        return []
+    return [
+        checks.Warning(
+            f"The default cache ({backend.rsplit('.', 1)[-1]}) deletes entries once it holds {max_entries:,}: "
+            "requests from that many addresses make it forget rate-limit counts and the revocation notices "
+            "other workers read.",
+            hint=f'Set CACHES["default"]["OPTIONS"] = {{"MAX_ENTRIES": 1_000_000}} (at least '
+            f"{CACHE_MAX_ENTRIES_MIN:,}) and run `manage.py prune` on a schedule, or use Redis with "
+            "maxmemory-policy noeviction.",
+            id="authserver.W017",
+        )
+    ]

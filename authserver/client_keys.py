@@ -4,8 +4,9 @@ IdP's identity assertion grant (RFC 7523 §2.1), checked against the signer's pu
 One set of rules for both (RFC 8725, JWT Best Current Practices): asymmetric signatures only
 (``ALGORITHMS``; ``none`` and HMAC are refused, so a public key can never be used as an HMAC secret,
 §2.1 / §3.1), the key chosen by ``kid`` from the signer's own JWK Set, the key's type and ``alg``
-matching the header's, ``exp`` required and close, ``jti`` used once across every worker (the
-shared cache, :func:`jti_use_once`, remembered until the assertion can no longer be accepted).
+matching the header's, ``exp`` required and close, ``jti`` used once across every worker (a row of
+:class:`~authserver.models.UsedAssertion`, :func:`jti_use_once`, kept until the assertion can no
+longer be accepted: never in the cache, which may forget it).
 
 Every registered claim is of the JSON type RFC 7519 §4.1 gives it, checked before PyJWT reads it
 (:func:`jwt_claim_types_check`): PyJWT takes ``"exp": "1999999999"`` for a date, and Python takes
@@ -31,19 +32,24 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import jwt
+from django.conf import settings
 from django.core.cache import cache
+from django.db import IntegrityError, router, transaction
+from django.utils import timezone
 from oauth2_provider.cimd import CIMDError
 from oauth2_provider.settings import oauth2_settings
+
+from authserver.models import UsedAssertion
 
 # RFC 8725 §3.1 / RFC 7518: the algorithms accepted for assertions; never `none`, never HMAC.
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 # Clock skew tolerated on exp / iat / nbf between this server and the signer.
 LEEWAY_SECONDS = 30
 # RFC 7523 §3 item 7: a jti is remembered this much longer than its assertion can be accepted, for
-# caches whose expiry is coarser than ours (the database cache drops sub-seconds; Redis expires keys
-# on its own clock).
+# workers whose clocks run a little behind the one that remembered it.
 JTI_MARGIN_SECONDS = 2
 # RFC 7519 §2 NumericDate: the dates this server reads (1970 to the end of year 9999, which datetime can hold).
 NUMERIC_DATE_MAX = 253402300799
@@ -283,21 +289,48 @@ def jwt_verify(
     return claims
 
 
-def jti_remembered_seconds(*, exp: float, now: float) -> int:
-    """How long a ``jti`` is kept: whole seconds (every cache backend takes them), rounded up, past
-    the last moment :func:`jwt_verify` accepts its assertion (``exp`` + ``LEEWAY_SECONDS``), plus
-    ``JTI_MARGIN_SECONDS`` for caches that expire keys early (sub-seconds dropped, another clock)."""
-    return max(1, math.ceil(exp + LEEWAY_SECONDS - now) + JTI_MARGIN_SECONDS)
+def jti_remembered_until(*, exp: float) -> datetime:
+    """Until when a used ``jti`` is kept: a whole second, rounded up, past the last moment
+    :func:`jwt_verify` accepts its assertion (``exp`` + ``LEEWAY_SECONDS``), plus ``JTI_MARGIN_SECONDS``."""
+    return _moment(math.ceil(exp + LEEWAY_SECONDS) + JTI_MARGIN_SECONDS)
+
+
+def _moment(seconds: float) -> datetime:
+    # What a DateTimeField takes: aware with USE_TZ, else naive in the site's time zone (as Django does).
+    moment = datetime.fromtimestamp(seconds, tz=UTC)
+    return moment if settings.USE_TZ else timezone.make_naive(moment)
 
 
 def jti_use_once(*, issuer: str, claims: dict, clock: Callable[[], float] = time.time) -> None:
-    """RFC 7523 §3 item 7: an assertion's ``jti`` is accepted once, by whichever worker sees it first
-    (an atomic add in the shared cache, kept until the assertion can no longer be accepted)."""
+    """RFC 7523 §3 item 7, RFC 7519 §4.1.7: an assertion's ``jti`` is accepted once, by whichever
+    worker inserts its row first (CWE-294). The row's unique digest decides: a second insert, here or
+    in any worker, is an IntegrityError, whatever the cache holds or forgot.
+
+    Called outside a transaction (as the token, revocation and introspection endpoints call it), the
+    row is committed at once, so a request refused after this point (an ID-JAG for no usable account,
+    say) has still used its jti up. Within a caller's transaction it is kept or rolled back with it."""
     jti = claims.get("jti")
     if not isinstance(jti, str) or not jti or len(jti) > 255:
         raise AssertionInvalid("The assertion has no jti")
     digest = hashlib.sha256(json.dumps([issuer, jti]).encode()).hexdigest()
-    # RFC 7523 §3 item 7: int() rounded the window down, and a replay in its last second was accepted.
-    lifetime = jti_remembered_seconds(exp=claims["exp"], now=clock())
-    if not cache.add(f"authserver:jti:{digest}", 1, timeout=lifetime):
+    expires = jti_remembered_until(exp=claims["exp"])
+    database = router.db_for_write(UsedAssertion)
+    try:
+        with transaction.atomic(using=database):  # a savepoint inside a caller's transaction
+            UsedAssertion.objects.using(database).create(digest=digest, expires=expires)
+        return
+    except IntegrityError:
+        pass
+    # A row past its expiry (not pruned yet) was for an assertion that can no longer be accepted: a
+    # later assertion with the same jti takes it over, once (the conditional UPDATE is atomic; a second
+    # taker finds the new expiry). So acceptance never depends on when `manage.py prune` last ran.
+    used_before = UsedAssertion.objects.using(database).filter(digest=digest, expires__lt=_moment(clock()))
+    if not used_before.update(expires=expires):
         raise AssertionInvalid("The assertion was used before (jti replayed)")
+
+
+def used_assertions_prune(*, now: datetime | None = None) -> int:
+    """Forget the used ``jti`` values whose assertions can no longer be accepted; returns how many
+    (``manage.py prune``)."""
+    deleted, _by_model = UsedAssertion.objects.filter(expires__lt=now or timezone.now()).delete()
+    return deleted

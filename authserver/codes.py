@@ -7,6 +7,9 @@ A code may leak on its way to the client (a log, a referrer, a malicious app on 
 the client and a thief both redeem it, one of them is refused; the server cannot tell which of
 them was the thief, so the tokens the other one got are revoked either way, as for a replayed
 refresh token (RFC 9700 §4.14.2). Concurrent redemptions by one client count the same.
+
+The first replay of a code is recorded at once; its repeats, which whoever holds the code can send
+as often as they like, in a bounded number of rows (``authserver.audit.audit_record_alarm``, CWE-770).
 """
 
 from datetime import datetime, timedelta
@@ -15,7 +18,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_refresh_token_model
 from oauth2_provider.settings import oauth2_settings
 
-from authserver.audit import audit_record
+from authserver.audit import audit_record_alarm
 from authserver.conf import refresh_token_lifetime
 from authserver.models import AuditEvent, RedeemedCode, token_checksum
 from authserver.revocation import refresh_token_family_revoke
@@ -52,7 +55,8 @@ def code_replay_respond(*, checksum: str, client) -> bool:
         holder = get_refresh_token_model().objects.filter(token_family=redeemed.token_family).select_related("user")
         user = getattr(holder.first(), "user", None)
         refresh_token_family_revoke(redeemed.token_family)
-    audit_record(
+    # RFC 6749 §4.1.2 / CWE-770: the first replay of this code at once, its repeats bounded.
+    audit_record_alarm(
         kind=AuditEvent.Kind.CODE_REPLAY_DETECTED,
         user=user,
         client=client,

@@ -40,9 +40,10 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_RETENTION_DAYS": 365,
     # Token endpoint rate limits, counted in the cache (429 with Retry-After above one; 0 switches it off):
     # requests per address (at the token and, counted apart, the revocation endpoint), and tokens issued
-    # per client, per window. Far above what one client or the benchmarks send: a site sets its own.
-    "TOKEN_RATE_LIMIT_PER_ADDRESS": 60_000,
-    "TOKEN_RATE_LIMIT_PER_CLIENT": 30_000,
+    # per client, per window. An address is a person's agents or a whole office behind one NAT: 10 a
+    # second on average is far above what they send (a token lives an hour), and far below a flood.
+    "TOKEN_RATE_LIMIT_PER_ADDRESS": 600,
+    "TOKEN_RATE_LIMIT_PER_CLIENT": 6_000,
     "TOKEN_RATE_WINDOW_SECONDS": 60,
     # Refusals anyone can cause (a garbage client assertion) are audited once per kind, client, address
     # and reason per window, with how many there were; at most this many rows per kind and client per
@@ -218,14 +219,23 @@ def axes_settings(*, failure_limit: int = 5, cooloff: timedelta = timedelta(minu
     (429, the sign-in page's own "Too many attempts" page); a sign-in resets the count. Another address,
     or another username from that address, is not paused: a stranger's wrong passwords never lock the
     owner out. Only an address that failed ten times as often, for any usernames (password spraying),
-    is paused as a whole (``authserver.lockout``).
+    is paused as a whole; and an account that failed 100 times from many addresses is paused except at
+    addresses it signed in from lately (``authserver.lockout``). An IPv6 address counts by its /64.
     ``manage.py check`` warns about a policy that locks a whole address or a whole account, that never
-    expires, or that counts failures for no account (authserver.W013, W015, W016).
+    expires, that counts failures for no account, or each IPv6 address apart (authserver.W013, W015,
+    W016, W018).
     """
     return {
         "AXES_FAILURE_LIMIT": failure_limit,
         "AXES_COOLOFF_TIME": cooloff,
         "AXES_LOCKOUT_PARAMETERS": "authserver.lockout.lockout_parameters",
+        # NIST SP 800-63B §5.2.2, RFC 6177: an IPv6 address counts by its /64, which one subscriber
+        # typically holds whole (the audit trail keeps the address itself).
+        "AXES_CLIENT_IP_CALLABLE": "authserver.lockout.lockout_address",
+        # CWE-770: a sign-in refused while locked out counts nothing (django-axes would otherwise append
+        # its POST data to the attempt's row each time, and restart the cool-off): the lock ends
+        # `cooloff` after it began, and one address adds at most `failure_limit` to an account's count.
+        "AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT": False,
         # The sign-in form's field, whatever the user model's USERNAME_FIELD (an email login too).
         "AXES_USERNAME_FORM_FIELD": "username",
         "AXES_USERNAME_CALLABLE": "authserver.lockout.lockout_username",

@@ -3,7 +3,8 @@ several worker processes. The policy the token endpoint's validator (``authserve
 applies, kept apart from it so that the validator stays a validator.
 
 RFC 6749 §4.1.2 / §10.5: a code is used once; RFC 9700 §4.14.2: a refresh token presented after it
-was rotated may have leaked, and its family is revoked.
+was rotated may have leaked, and its family is revoked. The first such presentation is recorded at
+once, its repeats in a bounded number of rows (``authserver.audit.audit_record_alarm``, CWE-770).
 """
 
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ from django.db.models import F
 from oauth2_provider.models import get_grant_model, get_refresh_token_model
 from oauthlib.oauth2.rfc6749 import errors
 
-from authserver.audit import audit_record
+from authserver.audit import audit_record_alarm
 from authserver.codes import code_replay_respond
 from authserver.models import AuditEvent, token_checksum
 from authserver.revocation import refresh_token_family_revoke
@@ -106,7 +107,8 @@ def refresh_token_reuse_respond(refresh_token) -> None:
     if not refresh_token.token_family:
         return
     refresh_token_family_revoke(refresh_token.token_family)
-    audit_record(
+    # RFC 9700 §4.14.2 / CWE-770: the family's first reuse at once, its repeats bounded.
+    audit_record_alarm(
         kind=AuditEvent.Kind.REFRESH_REUSE_DETECTED,
         user=refresh_token.user,
         client=refresh_token.application,

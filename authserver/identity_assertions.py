@@ -6,28 +6,20 @@ Both roles, so one site can serve either:
 - **Resource authorization server** (:func:`identity_assertion_accept`): a client presents an Identity
   Assertion JWT Authorization Grant (ID-JAG, draft-ietf-oauth-identity-assertion-authz-grant) from a
   :class:`~authserver.models.TrustedIdentityProvider` with the RFC 7523 jwt-bearer grant and gets an
-  access token for the person it names: no consent page, no refresh token (the IdP decides again
-  on every new grant).
+  access token for the person it names (whom that is: ``authserver.identity_links``): no consent
+  page, no refresh token (the IdP decides again on every new grant).
 - **Identity provider** (:func:`id_jag_issue`): a client of this server exchanges an ID token this
   server issued to it (RFC 8693 token exchange) for an ID-JAG for another authorization server an
   operator listed (:class:`~authserver.models.AssertionAudience`).
 """
 
-import logging
-import string
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jwt
-from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
-from django.utils.text import slugify
 
-from authserver.accounts import account_create
 from authserver.claims import released_claims, user_claims
 from authserver.client_keys import (
     LEEWAY_SECONDS,
@@ -40,8 +32,8 @@ from authserver.client_keys import (
     jwt_verify,
     numeric_date,
 )
-from authserver.display_text import display_text_problem
-from authserver.models import AssertionAudience, IdentityLink, TrustedIdentityProvider
+from authserver.identity_links import identity_user
+from authserver.models import AssertionAudience, TrustedIdentityProvider
 from authserver.resources import resources_named
 
 # draft-ietf-oauth-identity-assertion-authz-grant §3 / §4: the JWT type, token type and grant profile.
@@ -60,6 +52,9 @@ class ScopeRefused(AssertionInvalid):
 class TargetRefused(AssertionInvalid):
     """RFC 8693 §2.2.2 ``invalid_target``: the audience or resource asked for is not one this client may
     get an ID-JAG for."""
+
+
+ISSUER_REFUSED = "This client may not present assertions of that issuer"
 
 
 @dataclass(frozen=True)
@@ -108,10 +103,12 @@ def identity_assertion_accept(
         if isinstance(unverified_issuer, str)
         else None
     )
+    # CWE-204: an issuer nobody trusts and one this client may not present are one answer, so a client
+    # (anyone may register one) cannot list which IdPs this server trusts; the audit trail says which.
     if provider is None:
-        raise AssertionInvalid("The assertion's issuer is not a trusted identity provider")
+        raise AssertionInvalid(ISSUER_REFUSED, detail="the issuer is not a trusted identity provider")
     if not provider.clients.filter(pk=client.pk).exists():
-        raise AssertionInvalid(f"This client may not present assertions of {provider.name}")
+        raise AssertionInvalid(ISSUER_REFUSED, detail=f"the client is not listed on {provider.name}")
     keys = KeySource(jwks=provider.jwks or {}, jwks_uri=provider.jwks_uri, version=provider.updated.isoformat())
     claims = jwt_verify(assertion, keys=keys, issuer=provider.issuer, audiences=[issuer], clock=clock)
     # RFC 8693 §4.3 client_id: a string, this one (any other JSON value is not equal to it).
@@ -154,145 +151,6 @@ def _scopes_granted(claimed, *, requested: list[str], available: list[str]) -> l
     if not granted:
         raise ScopeRefused("None of the scopes asked for is both in the assertion and allowed to this client")
     return granted
-
-
-logger = logging.getLogger(__name__)
-
-# OpenID Connect Core §2: ``sub`` is at most 255 ASCII characters and case-sensitive (compared exactly).
-SUBJECT_MAX_LENGTH = 255
-# RFC 5321 §4.5.3.1.3: a path is at most 256 octets with its angle brackets, so an address at most 254.
-EMAIL_MAX_LENGTH = 254
-# A username account_create keeps whole (it cuts longer ones): a longer address is not made a username.
-USERNAME_FROM_EMAIL_MAX_LENGTH = 140
-# CWE-178: addresses are compared with ASCII letters lowered and every other character as it is.
-# str.lower() would make "K" (U+212A KELVIN SIGN) a "k", PostgreSQL's UPPER() makes "ı" an "I" and "ſ" an "S".
-_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
-NO_USABLE_ACCOUNT = "No usable account here for this person of {provider}"
-
-
-def identity_user(*, provider: TrustedIdentityProvider, claims: dict):
-    """The account the IdP's subject is here: linked before; else matched by an address the IdP verified,
-    when an operator trusts it to; else created when the IdP may create accounts; else AssertionInvalid.
-    Every case of "no account to act as" gets one answer; the log says which it was."""
-    subject = _asserted_subject(claims)
-    link = IdentityLink.objects.filter(provider=provider, subject=subject).select_related("user").first()
-    user = link.user if link else _identity_link_new(provider=provider, subject=subject, claims=claims)
-    if not user.is_active:
-        raise _no_usable_account(provider=provider, subject=subject, reason=f"{user.get_username()!r} is deactivated")
-    return user
-
-
-def _no_usable_account(*, provider: TrustedIdentityProvider, subject: str, reason: str) -> AssertionInvalid:
-    # CWE-204 (observable response discrepancy): the client learns that there is no account to act as,
-    # never whether the person has one here that is deactivated, shared or someone else's; the log says.
-    logger.warning("ID-JAG of %s for subject %r refused, no usable account: %s", provider.name, subject, reason)
-    return AssertionInvalid(NO_USABLE_ACCOUNT.format(provider=provider.name))
-
-
-def _asserted_subject(claims: dict) -> str:
-    subject = claims.get("sub")
-    # OpenID Connect Core §2: at most 255 ASCII characters. A longer one is refused, never cut: two
-    # people whose subjects share the first 255 characters would be one account here.
-    if (
-        not isinstance(subject, str)
-        or not 0 < len(subject) <= SUBJECT_MAX_LENGTH
-        or not (subject.isascii() and subject.isprintable())
-    ):
-        raise AssertionInvalid("The assertion's sub must be 1 to 255 printable ASCII characters")
-    return subject
-
-
-def _asserted_email(*, provider: TrustedIdentityProvider, claims: dict) -> str:
-    """The address the IdP says it verified, when an operator trusts it to ("" otherwise: the email
-    claim is then not used at all); AssertionInvalid when that is not an address to keep."""
-    # OpenID Connect Core §5.1: email_verified is a JSON boolean; only true says the address was
-    # verified ("true", 1 or an object do not).
-    if not provider.trust_verified_email or claims.get("email_verified") is not True:
-        return ""
-    email = claims.get("email")
-    if email is None or email == "":
-        return ""
-    # RFC 5321 §4.5.3.1.3 (length), the display-text rule (no controls, bidi overrides or invisible
-    # characters: one address must not pass for another) and Django's address syntax.
-    if not isinstance(email, str) or len(email) > EMAIL_MAX_LENGTH or display_text_problem(email):
-        raise AssertionInvalid("The assertion's verified email is not an address this server keeps")
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise AssertionInvalid("The assertion's verified email is not an address this server keeps") from None
-    return email
-
-
-def _asserted_name(claims: dict) -> str:
-    # The display-text rule (authserver.display_text): a name holding controls, bidi overrides or
-    # invisible characters does not become someone's name here, nor is it cleaned into one the IdP did not send.
-    name = claims.get("name")
-    return name.strip() if isinstance(name, str) and not display_text_problem(name) else ""
-
-
-def _identity_link_new(*, provider: TrustedIdentityProvider, subject: str, claims: dict):
-    """Link ``subject`` to the account its verified address names, or to a new account."""
-    email = _asserted_email(provider=provider, claims=claims)
-    user = None
-    if provider.match_by == TrustedIdentityProvider.MatchBy.EMAIL:
-        # OpenID Connect Core §5.7: an address identifies no one unless the IdP verified it and is trusted to.
-        if not provider.trust_verified_email:
-            raise AssertionInvalid(f"{provider.name} matches people by email, yet its verified addresses are untrusted")
-        if not email:
-            raise AssertionInvalid(f"{provider.name} matches people by email, and the assertion has no verified one")
-        user = _account_with_email(provider=provider, subject=subject, email=email)
-    if user is None and not provider.create_users:
-        raise _no_usable_account(provider=provider, subject=subject, reason="no account, and it may not create any")
-    created = user is None
-    try:
-        with transaction.atomic():
-            if created:
-                username = email if email and len(email) <= USERNAME_FROM_EMAIL_MAX_LENGTH else ""
-                username = username or f"{slugify(provider.name) or 'idp'}-{slugify(subject) or 'person'}"
-                user = account_create(username=username, email=email, name=_asserted_name(claims))
-            else:
-                _account_unlinked_lock(provider=provider, subject=subject, user=user)
-            IdentityLink.objects.create(provider=provider, subject=subject, user=user, created_account=created)
-    except ValueError as problem:  # account_create: the address cannot be this account's
-        raise _no_usable_account(provider=provider, subject=subject, reason=str(problem)) from None
-    except IntegrityError:  # linked meanwhile by another worker: that link wins
-        link = IdentityLink.objects.select_related("user").filter(provider=provider, subject=subject).first()
-        if link is None:
-            raced = "another worker took the username meanwhile"
-            raise _no_usable_account(provider=provider, subject=subject, reason=raced) from None
-        return link.user
-    return user
-
-
-def _account_with_email(*, provider: TrustedIdentityProvider, subject: str, email: str):
-    """The one active account with ``email``, or None when no account has it."""
-    user_model = get_user_model()
-    email_field = user_model.get_email_field_name()
-    # CWE-178: the database only narrows (UPPER() on PostgreSQL, ASCII-only LIKE on SQLite); the
-    # comparison is the one rule above, so both give one answer and "alıce" is not alice.
-    wanted = email.translate(_ASCII_LOWER)
-    candidates = user_model._default_manager.filter(**{f"{email_field}__iexact": email})
-    found = [user for user in candidates if (getattr(user, email_field) or "").translate(_ASCII_LOWER) == wanted]
-    if len(found) > 1:  # never the first of several: whose it is, no one can say
-        raise _no_usable_account(provider=provider, subject=subject, reason=f"{len(found)} accounts have the address")
-    if found and not found[0].is_active:
-        deactivated = f"{found[0].get_username()!r} is deactivated"
-        raise _no_usable_account(provider=provider, subject=subject, reason=deactivated)
-    return found[0] if found else None
-
-
-def _account_unlinked_lock(*, provider: TrustedIdentityProvider, subject: str, user) -> None:
-    """Lock ``user``'s row until the link is made, and refuse it if any IdP's subject speaks for it."""
-    list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))
-    linked = IdentityLink.objects.filter(user=user).select_related("provider").first()
-    # OpenID Connect Core §5.7: iss and sub together are the only stable identifier. An address never
-    # moves an account from the subject it is linked to (of this IdP or any other, created by it or
-    # matched) to another: another IdP's people are not this one's, and an address this IdP gives
-    # someone new is not their predecessor's account. An operator unlinks first if it is the same person.
-    if linked is not None:
-        made = " (which created it)" if linked.created_account else ""
-        reason = f"{user.get_username()!r} is linked to {linked.provider.name}'s subject {linked.subject!r}{made}"
-        raise _no_usable_account(provider=provider, subject=subject, reason=reason)
 
 
 # --- The identity provider side -----------------------------------------------------------------

@@ -6,12 +6,19 @@ this server issued, whatever its audience: this server issues tokens only for it
 (RFC 8707, ``invalid_target`` for any other), so a resource server allowed to introspect is one
 that serves them, e.g. a gateway in front of the MCP endpoint (RFC 7662 §4 leaves the choice to
 the server; the README says so).
+
+RFC 7662 §2.2 lists ``username`` as OPTIONAL: it is released as everywhere else that says who the
+person is (``authserver.claims``): with ``profile``, and with ``email`` when it is an email address
+(OpenID Connect Core §5.4), so the person's address reaches a resource server only through a token
+they granted ``email``.
 """
 
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.settings import oauth2_settings
 
+from authserver.claims import released_claims, user_claims
 from authserver.models import token_checksum
+from authserver.scopes import scope_registry
 
 INACTIVE = {"active": False}
 
@@ -44,7 +51,10 @@ def token_introspect(*, token: str, issuer: str) -> dict:
     }
     if row.user is not None:
         answer["sub"] = str(row.user.pk)
-        answer["username"] = row.user.get_username()
+        # RFC 7662 §2.2 / OpenID Connect Core §5.4: the username only where the token's scopes release it.
+        released = released_claims(user_claims(row.user), scope_registry.expand(row.scope.split()))
+        if "username" in released:
+            answer["username"] = released["username"]
     if row.resource:
         answer["aud"] = list(row.resource)
     return answer

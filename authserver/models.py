@@ -382,13 +382,24 @@ class TrustedIdentityProvider(models.Model):
             raise ValidationError(
                 {"trust_verified_email": "Matching people by email needs its verified email addresses trusted."}
             )
+        if self.pk is not None and self.links.exists():
+            stored = type(self).objects.filter(pk=self.pk).values_list("issuer", flat=True).first()
+            if stored is not None and stored != self.issuer:
+                # OpenID Connect Core §5.7 / RFC 7519 §4.1.2: a `sub` is unique only within its issuer. The
+                # links made for this issuer's subjects would speak for whoever has those ids at another.
+                raise ValidationError(
+                    {
+                        "issuer": "People are linked to this issuer's subjects; another issuer's subjects are other "
+                        "people. Add a new identity provider for the new issuer (or delete these links first)."
+                    }
+                )
 
 
 class IdentityLink(models.Model):
     """Who a trusted IdP's subject is here: made when a person is first matched or created.
 
     An email address never moves an account from one link to another: an account that any link
-    speaks for is not matched by email again (``authserver.identity_assertions.identity_user``).
+    speaks for is not matched by email again (``authserver.identity_links.identity_user``).
     """
 
     provider = models.ForeignKey(TrustedIdentityProvider, on_delete=models.CASCADE, related_name="links")
@@ -485,3 +496,20 @@ class IDTokenRecord(IDToken):
     class Meta:
         proxy = True
         verbose_name = "ID token"
+
+
+class UsedAssertion(models.Model):
+    """A signed assertion whose ``jti`` was used (a client's ``private_key_jwt``, an IdP's ID-JAG),
+    remembered by the SHA-256 of its signer and ``jti`` until it can no longer be accepted, so that no
+    worker accepts it again (RFC 7523 §3 item 7, RFC 7519 §4.1.7). A table, not the cache: a cache may
+    forget (cull, evict, restart) and a forgotten jti is a replay accepted (CWE-294). The unique
+    ``digest`` makes the first insert the one use; ``manage.py prune`` forgets rows past ``expires``."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    expires = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "used assertion"
+
+    def __str__(self):
+        return f"Assertion used, remembered until {self.expires:%Y-%m-%d %H:%M:%S}"

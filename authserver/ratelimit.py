@@ -12,16 +12,22 @@ site's 503 already answer, so a client handles every "not now" alike.
 The token endpoint (:func:`token_rate_limit_refusal`, ``TOKEN_RATE_*`` settings; 0 switches a limit off):
 
 - per address, every request, refused or not (the address as the audit trail reads it);
-- per client, the tokens issued to it: counted once the client is identified and got its token, so
-  nobody can spend a client's allowance by naming its client_id, which is public. Above it, every
-  request naming that client is refused until the window ends.
+- per client, the tokens issued to a client that authenticated (a confidential one: RFC 6749 §2.3),
+  counted once it got its token, so nobody can spend a client's allowance by naming its client_id,
+  which is public. Above it, every request naming that client is refused until the window ends.
+  A public client (a metadata-document client, an agent registered with ``none``) has no allowance
+  of its own: it does not authenticate (RFC 6749 §2.1) and is one client_id shared by everyone who
+  uses it, so a count per client would let any one of them spend everyone's tokens. Nor is it
+  counted per (client, person): the person is known only once the grant has been checked, each of
+  their requests already counts against their address, and signing in is held by the lockout.
 
 The revocation endpoint is limited per address too (a public client revokes by naming its client_id,
 so a per-client count would be anyone's to spend). Introspection is not limited: only clients an
 operator allowed get answers, and a resource server may introspect for every request it serves.
 
-Registration is limited per address (``registration_rate_limit``), by RFC 7591 and by metadata
-document alike (:class:`MetadataDocumentRegistrationLimit`).
+Registration is limited per address (``registration_rate_limit``, an IPv6 address by its /64), by
+RFC 7591 and by metadata document alike (:class:`MetadataDocumentRegistrationLimit`); RFC 7592
+updates and deletions spend the same allowance (each writes, CWE-770).
 """
 
 import base64
@@ -34,6 +40,7 @@ from urllib.parse import unquote_plus
 
 from django.core.cache import cache
 from django.http import JsonResponse
+from oauth2_provider.models import get_application_model
 
 from authserver.client_keys import AssertionInvalid, jwt_unverified_claims
 from authserver.conf import app_settings
@@ -176,9 +183,18 @@ def token_rate_limit_refusal(request, *, endpoint: str = "token") -> JsonRespons
     return None
 
 
+def client_authenticates(*, client_id: str) -> bool:
+    """Whether the client named ``client_id`` is one that authenticates to get a token: a confidential
+    client (RFC 6749 §2.1), whose credentials the validator checked before any token was issued."""
+    Application = get_application_model()
+    return Application.objects.filter(client_id=client_id, client_type=Application.CLIENT_CONFIDENTIAL).exists()
+
+
 def token_issued_count(request) -> None:
-    """A token was issued on ``request``: count it against the client it named (which it proved to be)."""
+    """A token was issued on ``request``: count it against the client it named, when that client
+    authenticated (a confidential one, which proved to be it). RFC 6749 §2.1: a public client is
+    shared by all its users and proves nothing, so it is not counted (see the module docstring)."""
     client_limit = _client_rate_limit()
     client_id = client_id_named(request) if client_limit is not None else None
-    if client_id is not None:
+    if client_id is not None and client_authenticates(client_id=client_id):
         client_limit.count(client_id)

@@ -29,8 +29,10 @@ PASSWORD = "load test password 42"
 SERVER_ENV = {
     "DJANGO_LOG_LEVEL": "WARNING",
     "UVICORN_LOG_LEVEL": "warning",
-    # Every agent registers from 127.0.0.1; the limit has its own tests.
+    # Every agent registers and asks for its tokens from 127.0.0.1; the limits have their own tests.
     "REGISTRATION_RATE_LIMIT": "100000",
+    "TOKEN_RATE_LIMIT_PER_ADDRESS": "0",
+    "TOKEN_RATE_LIMIT_PER_CLIENT": "0",
 }
 
 

@@ -52,6 +52,11 @@ AUTHSERVER = {
     "REGISTRATION_MAX_FIELD_LENGTH": env_int("REGISTRATION_MAX_FIELD_LENGTH", 200),
     "REGISTRATION_RATE_LIMIT": env_int("REGISTRATION_RATE_LIMIT", 30),
     "REGISTRATION_RATE_WINDOW_SECONDS": env_int("REGISTRATION_RATE_WINDOW_SECONDS", 3600),
+    "TOKEN_RATE_LIMIT_PER_ADDRESS": env_int("TOKEN_RATE_LIMIT_PER_ADDRESS", 600),
+    "TOKEN_RATE_LIMIT_PER_CLIENT": env_int("TOKEN_RATE_LIMIT_PER_CLIENT", 6_000),
+    "TOKEN_RATE_WINDOW_SECONDS": env_int("TOKEN_RATE_WINDOW_SECONDS", 60),
+    "AUDIT_REFUSAL_WINDOW_SECONDS": env_int("AUDIT_REFUSAL_WINDOW_SECONDS", 60),
+    "AUDIT_REFUSAL_ROWS_PER_WINDOW": env_int("AUDIT_REFUSAL_ROWS_PER_WINDOW", 10),
     "CLIENT_UNUSED_GRACE_HOURS": env_int("CLIENT_UNUSED_GRACE_HOURS", 24),
     "CLIENT_IDLE_RETENTION_DAYS": env_int("CLIENT_IDLE_RETENTION_DAYS", 90),
     "AUDIT_RETENTION_DAYS": env_int("AUDIT_RETENTION_DAYS", 365),
@@ -181,13 +186,26 @@ elif DATABASE_VENDOR == "postgresql":
 # Rate limits and DOT's metadata-document backoff live here, so every worker must see the same
 # cache: the database by default (its table is made by `migrate`), Redis with CACHE_URL=redis://...
 # (needs the `redis` package). CACHE_URL=locmem:// keeps it per process (one worker only).
+# Nothing here may be forgotten early (rate-limit counts, CWE-799; revoked tokens' tombstones, RFC 7009
+# §1), yet the database and per-process caches delete entries once they hold MAX_ENTRIES (Django's
+# default 300, the first third by key): ~300 requests from distinct addresses emptied them
+# (authserver.W017). A flood must now make a million live entries (a ~200 MB table, whose rows each
+# write counts: ~30 ms at that size). `manage.py prune` deletes expired rows, which Django keeps until
+# the table is full; past it a tenth is culled, not a third. Redis: `maxmemory-policy noeviction`.
 CACHE_URL = env_str("CACHE_URL", "")
+CACHE_CAPACITY = {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 1_000_000), "CULL_FREQUENCY": 10}
 if CACHE_URL.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 elif CACHE_URL == "locmem://":
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": CACHE_CAPACITY}}
 elif not CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+            "OPTIONS": CACHE_CAPACITY,
+        }
+    }
 else:
     raise ImproperlyConfigured(f"CACHE_URL must be redis://..., rediss://... or locmem://, not {CACHE_URL!r}")
 
@@ -215,8 +233,9 @@ PASSWORD_HASHERS = [
 # --- Failed sign-ins (django-axes) ------------------------------------------------------------
 # After AXES_FAILURE_LIMIT failures for one username from one address, that pair is refused with 429
 # for AXES_COOLOFF_MINUTES; an address failing ten times as often, for any usernames, is refused as a
-# whole (authserver.conf.axes_settings, the policy any site applies). Attempts are kept in the
-# database, so the limit holds across workers.
+# whole; an account failing 100 times from many addresses is refused except at addresses it signed in
+# from lately; an IPv6 address counts by its /64 (authserver.conf.axes_settings, the policy any site
+# applies). Attempts are kept in the database, so the limit holds across workers.
 globals().update(
     axes_settings(
         failure_limit=env_int("AXES_FAILURE_LIMIT", 5),

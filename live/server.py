@@ -105,8 +105,10 @@ class LiveServer:
             "DJANGO_VAR_DIR": str(workdir / "var"),
             "DJANGO_LOG_LEVEL": "WARNING",
             "UVICORN_LOG_LEVEL": "warning",
-            # The suite registers many agents from 127.0.0.1; the limit itself has its own tests.
+            # The suite registers many agents and asks for many tokens from 127.0.0.1; the limits have their own tests.
             "REGISTRATION_RATE_LIMIT": "10000",
+            "TOKEN_RATE_LIMIT_PER_ADDRESS": "1000000",
+            "TOKEN_RATE_LIMIT_PER_CLIENT": "1000000",
             **(env or {}),
         }
         self.log_path = workdir / "server.log"

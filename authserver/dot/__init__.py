@@ -11,20 +11,33 @@ answers where it is made. Public extension points first:
   (RFC 6750 §3.1); claims by scope (OpenID Connect Core §5.4). Policies live in ``authserver.grants``.
 - ``validator``, also: ``private_key_jwt`` client authentication (RFC 7523 §2.2, DOT 3.4.1 has
   none; ``authserver.client_assertions``); ``client_credentials`` only for service clients an
-  operator made, stored as their service user's (MCP client-credentials extension).
+  operator made, with the scopes listed for them, stored as their service user's (MCP
+  client-credentials extension, RFC 6749 §3.3 / §4.4); no empty scope set, and a refresh narrowed to
+  what the client may still get (RFC 6749 §6); oauthlib's ``prompt=none`` hooks
+  (``validate_silent_login`` / ``validate_silent_authorization``), which DOT 3.4.1 leaves
+  unimplemented (a 500), answered by the authorization view (OpenID Connect Core §3.1.2.6).
+- ``repeated_parameters``: every OAuth parameter once (RFC 6749 §3.1 / §3.2), checked on the request
+  as it arrived, since DOT hands oauthlib only the last value of a repeated body parameter; token,
+  revocation and introspection parameters in the body only; userinfo's access token one way, never
+  in the URL (RFC 6750 §2, RFC 9700 §4.3.2).
 - ``server`` (``OAUTH2_SERVER_CLASS``): PKCE and request syntax checks (RFC 7636 §4.1-4.2) as
   oauthlib custom validators; RFC 8707 resources of client-credentials tokens; the grant types DOT
   lacks (``grants``): RFC 7523 jwt-bearer with an ID-JAG (SEP-990) and RFC 8693 token exchange
   issuing them.
 - ``backend`` (``OAUTH2_BACKEND_CLASS``): absolute request URIs for the userinfo endpoint's RFC 8707
   audience check; "which client authenticated" for introspection (RFC 7662 §2.1).
+- ``CIMD_REGISTRATION_PERMISSION_CLASSES`` (DOT's seam for who may register by metadata document):
+  ``authserver.ratelimit.MetadataDocumentRegistrationLimit`` counts it as a registration per address.
 - ``metadata_documents`` (``CIMD_METADATA_FETCHER``): the auth method a Client ID Metadata Document
   lists that this server supports; a document that only signs (``private_key_jwt`` with an https
   ``jwks_uri``) saved as such a client by a ``pre_save`` receiver (DOT 3.4.1 saves every one public).
 - ``views``: DOT's view subclasses: authorization (consent, RFC 9207 ``iss`` on errors, RFC 8707
-  resources), registration (RFC 7591/7592 held to this site's policy), introspection (RFC 7662),
-  userinfo (JSON errors), RFC 8414 metadata (``private_key_jwt`` algorithms, the ID-JAG grant
-  profile) and the token endpoint (an RFC 8693 exchange answers an ID-JAG, not a stored token).
+  resources, ``prompt=none`` answered ``login_required`` to a signed-out person and ``prompt=login``
+  keeping the rest of the request, repeated parameters), token and revocation (repeated parameters,
+  rate limits per address and client, RFC 6585 §4), registration (RFC 7591/7592 held to this site's
+  policy), introspection (RFC 7662), userinfo (JSON errors), RFC 8414 metadata (``private_key_jwt``
+  algorithms, the ID-JAG grant profile) and the token endpoint (an RFC 8693 exchange answers an
+  ID-JAG, not a stored token).
 
 Private DOT names are a last resort. Each one used is listed in ``PRIVATE_NAMES`` with the
 signature it was checked with; ``tests/authserver/test_dot_boundary.py`` fails when DOT renames,

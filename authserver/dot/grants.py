@@ -65,7 +65,7 @@ class _AuthenticatedClientGrant(GrantTypeBase):
         audit_record_bounded(
             kind=AuditEvent.Kind.ASSERTION_REFUSED,
             client=request.client,
-            reason=str(refusal),
+            reason=refusal.reason,  # with what only operators may read (the answer says str(refusal))
             grant_type=request.grant_type,
         )
         raise error(description=str(refusal), request=request) from None

@@ -42,7 +42,7 @@ def oauth_parameters_repeated(parameters: QueryDict, *, allowed: frozenset[str] 
 
 
 def parameter_described(name: str) -> str:
-    """"The <name> parameter", where ``name`` may be quoted in an error description; else "A parameter"."""
+    """ "The <name> parameter", where ``name`` may be quoted in an error description; else "A parameter"."""
     return f"The {name} parameter" if _QUOTABLE_NAME.fullmatch(name) else "A parameter"
 
 

@@ -108,6 +108,38 @@ def test_a_per_process_cache_in_production_is_a_warning():
         assert "authserver.W009" not in ids(authserver_checks.check_site_wiring())
 
 
+def cache_of(backend: str, **params) -> dict:
+    return {"default": {"BACKEND": f"django.core.cache.backends.{backend}", "LOCATION": "django_cache", **params}}
+
+
+@pytest.mark.parametrize(
+    "caches",
+    [
+        cache_of("db.DatabaseCache"),  # Django's default MAX_ENTRIES: 300
+        cache_of("locmem.LocMemCache", OPTIONS={"MAX_ENTRIES": 99_999}),
+        cache_of("filebased.FileBasedCache", max_entries="5000"),
+    ],
+)
+def test_cwe799_rfc7009_s1_a_default_cache_that_culls_a_few_hundred_entries_is_a_warning(caches):
+    with override_settings(CACHES=caches):
+        (warning,) = authserver_checks.check_cache_capacity()
+    assert warning.id == "authserver.W017" and "rate-limit counts" in warning.msg
+    assert "MAX_ENTRIES" in warning.hint and "noeviction" in warning.hint
+
+
+@pytest.mark.parametrize(
+    "caches",
+    [
+        settings.CACHES,  # the reference site's: a million entries
+        cache_of("db.DatabaseCache", OPTIONS={"MAX_ENTRIES": 100_000}),
+        cache_of("redis.RedisCache", LOCATION="redis://127.0.0.1:6379/0"),
+    ],
+)
+def test_cwe799_a_cache_with_room_or_one_that_does_not_cull_passes_the_capacity_check(caches):
+    with override_settings(CACHES=caches):
+        assert authserver_checks.check_cache_capacity() == []
+
+
 def test_an_unknown_mcpapp_key_is_an_error():
     with mcpapp_settings(MOUNT_PATHS="/x"):
         assert "mcpapp.E002" in ids(mcpapp_checks.check_settings())
@@ -158,6 +190,7 @@ AXES_DEFAULTS = {
     "AXES_COOLOFF_TIME": None,
     "AXES_USERNAME_FORM_FIELD": "email",
     "AXES_USERNAME_CALLABLE": None,
+    "AXES_CLIENT_IP_CALLABLE": None,
 }
 
 
@@ -188,6 +221,17 @@ def test_owasp_asvs_v2_2_1_a_lockout_that_reads_no_username_from_the_sign_in_for
     pair = {**AXES_DEFAULTS, "AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]]}
     (warning,) = [m for m in lockout_warnings(**pair) if m.id == "authserver.W016"]
     assert "'email'" in warning.msg and 'AXES_USERNAME_FORM_FIELD = "username"' in warning.hint
+
+
+def test_nist_sp800_63b_s5_2_2_rfc6177_a_lockout_counting_each_ipv6_address_apart_is_a_warning():
+    (warning,) = [m for m in lockout_warnings(**AXES_DEFAULTS) if m.id == "authserver.W018"]
+    assert "/64" in warning.msg and '"authserver.lockout.lockout_address"' in warning.hint
+    # The pair counts addresses too; a site's own address reading is its policy; no address, no warning.
+    pair = {"AXES_LOCKOUT_PARAMETERS": [["username", "ip_address"]], "AXES_CLIENT_IP_CALLABLE": None}
+    assert "authserver.W018" in ids(lockout_warnings(**pair))
+    assert "authserver.W018" not in ids(lockout_warnings(**{**pair, "AXES_CLIENT_IP_CALLABLE": "site.client_ip"}))
+    by_username = {"AXES_LOCKOUT_PARAMETERS": ["username"], "AXES_CLIENT_IP_CALLABLE": None}
+    assert "authserver.W018" not in ids(lockout_warnings(**by_username))
 
 
 def test_owasp_asvs_v2_2_1_the_lockout_policy_the_apps_ship_passes_the_lockout_check():

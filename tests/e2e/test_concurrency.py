@@ -150,11 +150,17 @@ def test_a_refresh_token_presented_sixteen_times_at_once_is_honoured_once_then_r
         server,
         client_id,
         live_refresh_tokens="RefreshToken.objects.filter(application=app, revoked=None).count()",
-        reuse_events="AuditEvent.objects.filter(application=app, kind=AuditEvent.Kind.REFRESH_REUSE_DETECTED).count()",
+        reuse_alarms="AuditEvent.objects.filter(application=app, kind=AuditEvent.Kind.REFRESH_REUSE_DETECTED)"
+        ".exclude(detail__has_key='refusals_at_least').count()",
+        reuse_counts="list(AuditEvent.objects.filter(application=app, kind=AuditEvent.Kind.REFRESH_REUSE_DETECTED,"
+        " detail__has_key='refusals_at_least').values_list('detail__refusals_at_least', flat=True))",
     )
     assert stored["live_refresh_tokens"] == 0
-    # The operator sees each refused presentation: the fifteen losers, then the winner's token.
-    assert stored["reuse_events"] == RACERS
+    # The operator sees the reuse at once, as its own row; the other presentations (the losers, then
+    # the winner's token) are counted, not written one row each (CWE-770): one row a window, and the
+    # presentations may straddle a window's end.
+    assert stored["reuse_alarms"] == 1
+    assert 1 <= len(stored["reuse_counts"]) <= 2 and all(count >= 1 for count in stored["reuse_counts"])
 
 
 def test_an_authorization_code_redeemed_eight_times_at_once_issues_one_token_set_then_revokes_it(server):
@@ -181,14 +187,20 @@ def test_an_authorization_code_redeemed_eight_times_at_once_issues_one_token_set
         access_tokens="AccessToken.objects.filter(application=app).exclude(user=None).count()",
         refresh_tokens="RefreshToken.objects.filter(application=app).count()",
         live_refresh_tokens="RefreshToken.objects.filter(application=app, revoked=None).count()",
-        replays="AuditEvent.objects.filter(application=app, kind=AuditEvent.Kind.CODE_REPLAY_DETECTED).count()",
+        replay_alarms="AuditEvent.objects.filter(application=app, kind=AuditEvent.Kind.CODE_REPLAY_DETECTED)"
+        ".exclude(detail__has_key='refusals_at_least').count()",
+        replay_counting_rows="AuditEvent.objects.filter(application=app, kind=AuditEvent.Kind.CODE_REPLAY_DETECTED,"
+        " detail__has_key='refusals_at_least').count()",
     )
+    replay_counting_rows = stored.pop("replay_counting_rows")
     assert stored == {
         "access_tokens": CODES,
         "refresh_tokens": CODES,
         "live_refresh_tokens": 0,
-        "replays": CODES * (REDEEMERS - 1),
+        # One alarm row per replayed code, at once; its further replays counted on one row a window.
+        "replay_alarms": CODES,
     }
+    assert CODES <= replay_counting_rows <= 2 * CODES
     assert {mcp_initialize(server, tokens["access_token"]).status_code for tokens in issued} == {401}
 
 

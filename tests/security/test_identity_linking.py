@@ -1,4 +1,4 @@
-"""Whom an ID-JAG acts as (``authserver.identity_assertions.identity_user``): an attacker's checklist.
+"""Whom an ID-JAG acts as (``authserver.identity_links.identity_user``): an attacker's checklist.
 
 A trusted IdP's assertion names a person by ``sub`` and perhaps an ``email``; the token it gets acts as an
 account here. Each test is a way the wrong account was (or could be) reached: an address nobody verified,
@@ -25,7 +25,7 @@ from tests.factories import make_client, make_user
 pytestmark = pytest.mark.django_db
 
 EMAIL = TrustedIdentityProvider.MatchBy.EMAIL
-LOG = "authserver.identity_assertions"
+LOG = "authserver.identity_links"
 
 
 @pytest.fixture
@@ -225,7 +225,12 @@ def test_cwe204_every_no_usable_account_case_gets_one_answer_and_the_log_says_wh
         assert reason in caplog.text, (reason, caplog.text)
     assert answers == {"No usable account here for this person of Acme Okta"}
     audited = AuditEvent.objects.filter(kind=AuditEvent.Kind.ASSERTION_REFUSED).values_list("detail", flat=True)
-    assert {detail["reason"] for detail in audited} == answers
+    # The operator's audit trail says which case each was; the client was told only the one answer.
+    reasons = sorted(detail["reason"] for detail in audited)
+    (answer,) = answers
+    assert len(reasons) == len(cases) and all(reason.startswith(answer + ": ") for reason in reasons)
+    for expected, _assertion in cases:
+        assert any(expected in reason for reason in reasons), (expected, reasons)
 
 
 def test_rfc5321_s4_5_3_1_3_on_a_site_signing_in_by_email_the_address_is_never_numbered_into_another(monkeypatch):
@@ -294,3 +299,44 @@ def test_rfc7523_s3_any_json_in_the_identity_claims_gets_a_json_answer_never_a_5
         return
     if acted_as(answer) == alice:  # only with alice's own address, verified
         assert email_verified is True and isinstance(email, str) and email.lower() == "alice@example.com"
+
+
+def test_oidc_core_s5_7_an_idps_issuer_cannot_change_under_its_links(client, agent, idp_key):
+    """RFC 7519 §4.1.2: a ``sub`` is unique within its issuer only. Repointing a trusted IdP at another
+    issuer would hand the CEO's link to whoever has the same id there: the operator is told to add a new IdP."""
+    from django.core.exceptions import ValidationError
+
+    provider = trusted_idp(agent, idp_key, create_users=True)
+    ceo = make_user("ceo")
+    IdentityLink.objects.create(provider=provider, subject="00u1", user=ceo)
+    provider.issuer, provider.jwks = "https://acme-sandbox.other-idp.example", KeyPair.make("RS256").jwks
+    with pytest.raises(ValidationError) as refusal:
+        provider.full_clean()
+    assert "new identity provider" in str(refusal.value.message_dict["issuer"])
+    provider.refresh_from_db()
+    assert provider.issuer == IDP
+    # Without links the issuer may still be corrected (a typo before anyone used it).
+    IdentityLink.objects.all().delete()
+    provider.issuer = "https://acme.okta.example/fixed"
+    provider.full_clean()
+
+
+def test_cwe204_an_untrusted_issuer_and_an_unlisted_client_get_one_answer_naming_no_idp(client, agent, idp_key):
+    """Anyone may register a confidential client (RFC 7591): the jwt-bearer grant must not tell it which
+    IdPs are trusted here, nor what the operator calls them; the audit trail says which case it was."""
+    trusted_idp(agent, idp_key, issuer="https://acme.okta.example", name="Acme Okta (prod tenant 4711)")
+    stranger = make_client(
+        name="Anyone",
+        redirect_uris="",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=SECRET,
+    )
+    forged = KeyPair.make("RS256")  # no signature is checked before either answer
+    answers = [
+        refused(present(client, stranger, id_jag(forged, stranger, iss=issuer)))
+        for issuer in ("https://nobody.example", "https://acme.okta.example")
+    ]
+    assert answers[0] == answers[1] and "Acme" not in answers[1]
+    reasons = AuditEvent.objects.filter(kind=AuditEvent.Kind.ASSERTION_REFUSED).values_list("detail", flat=True)
+    assert any("not listed on Acme Okta" in detail["reason"] for detail in reasons)

@@ -234,11 +234,7 @@ def test_rfc7009_s2_2_ending_the_persons_grant_stops_its_id_tokens(signed_in, ch
 # --- Any JSON type in a token signed with this server's own key: a JSON 400, never a 500 ----------
 
 JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=40),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=6,
 )
@@ -286,4 +282,3 @@ def test_rfc8693_s2_1_any_audience_resource_or_scope_text_gets_json_never_a_500(
     answer = exchange(chat_app, live_id_token, **{parameter: value})
     assert answer["Content-Type"].startswith("application/json"), answer.content[:200]
     assert answer.status_code in (200, 400), answer.content[:300]
-

@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 import httpx2
 import pytest
+from django.conf import settings
+from django.test import override_settings
 from oauth2_provider.models import get_access_token_model
 
 from authserver.models import Application, AuditEvent
@@ -170,17 +172,19 @@ class AnyMetadataDocument:
 
 @pytest.mark.django_db
 @authserver_settings(REGISTRATION_RATE_LIMIT=3, REGISTRATION_RATE_WINDOW_SECONDS=WINDOW)
-def test_rfc7591_s3_metadata_document_clients_made_by_anonymous_requests_count_as_registrations_per_address(
-    client, settings
-):
-    settings.OAUTH2_PROVIDER = {**settings.OAUTH2_PROVIDER, "CIMD_METADATA_FETCHER": f"{__name__}.AnyMetadataDocument"}
-    for number in range(6):  # nobody signed in: a token request naming a new document each time
-        data = {"grant_type": "authorization_code", "code": "x", "client_id": f"https://evil.example/{number}.json"}
-        client.post("/o/token/", data, REMOTE_ADDR=ADDRESS)
-    assert Application.objects.filter(registration_source="cimd").count() == 3
-    # Another address registers as it could; RFC 7591 registration shares the allowance.
-    client.post("/o/revoke_token/", {"token": "x", "client_id": "https://evil.example/7.json"}, REMOTE_ADDR="192.0.2.9")
-    assert Application.objects.filter(registration_source="cimd").count() == 4
+def test_rfc7591_s3_metadata_document_clients_made_by_anonymous_requests_count_as_registrations_per_address(client):
+    # Not pytest-django's `settings` fixture: undone after the decorator's override, it restored that
+    # override (this test's limits) for every later test in the run.
+    fetcher = {**settings.OAUTH2_PROVIDER, "CIMD_METADATA_FETCHER": f"{__name__}.AnyMetadataDocument"}
+    with override_settings(OAUTH2_PROVIDER=fetcher):
+        for number in range(6):  # nobody signed in: a token request naming a new document each time
+            data = {"grant_type": "authorization_code", "code": "x", "client_id": f"https://evil.example/{number}.json"}
+            client.post("/o/token/", data, REMOTE_ADDR=ADDRESS)
+        assert Application.objects.filter(registration_source="cimd").count() == 3
+        # Another address registers as it could; RFC 7591 registration shares the allowance.
+        revocation = {"token": "x", "client_id": "https://evil.example/7.json"}
+        client.post("/o/revoke_token/", revocation, REMOTE_ADDR="192.0.2.9")
+        assert Application.objects.filter(registration_source="cimd").count() == 4
     assert client.post("/o/register/", "{}", content_type="application/json", REMOTE_ADDR=ADDRESS).status_code == 429
 
 

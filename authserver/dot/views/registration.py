@@ -8,6 +8,12 @@ of any content type and answer a secret without ``Cache-Control``. Here a reques
 client is made or updated from what was parsed, and the answer echoes everything registered
 (RFC 7591 §3.2.1). DOT's views still decide whether registration is on (``DCR_ENABLED``), who
 may register (``DCR_REGISTRATION_PERMISSION_CLASSES``), authenticate RFC 7592 requests and delete.
+
+A JSON object naming a member twice is refused (RFC 8259 §4 leaves which one counts to each parser:
+a filter reading the first and this server the last would disagree, CWE-436), at any depth.
+Registrations, RFC 7592 updates and deletions (each a write, and an audit row) share one allowance
+per address (``registration_rate_limit``, an IPv6 address counted by its /64), refused with the
+token endpoint's 429 (CWE-770).
 """
 
 import json
@@ -26,7 +32,7 @@ from authserver.dot.views.endpoints import JsonMethodNotAllowed
 from authserver.errors import json_error
 from authserver.hashers import client_secret_check
 from authserver.models import Application
-from authserver.ratelimit import registration_rate_limit
+from authserver.ratelimit import address_counted, registration_rate_limit, too_many_requests
 from authserver.registration import (
     GRANT_TYPES,
     RESPONSE_TYPES,
@@ -55,6 +61,21 @@ def refusal(error: str, description: str, status: int = 400) -> JsonResponse:
     return no_store(json_error(error, description, status=status))
 
 
+class DuplicateMember(ValueError):
+    """A JSON object that names one member twice."""
+
+
+def members_unique(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads``'s ``object_pairs_hook``, for every object at any depth: RFC 8259 §4 says names
+    SHOULD be unique and leaves a repeated one to each parser (CWE-436), so none is taken."""
+    members: dict = {}
+    for name, value in pairs:
+        if name in members:
+            raise DuplicateMember(name)
+        members[name] = value
+    return members
+
+
 def request_metadata(request) -> dict:
     """The JSON object a registration request carries, or :class:`ClientMetadataRefused`."""
     # RFC 7591 §3.1: the metadata is sent as application/json (in UTF-8, RFC 8259 §8.1).
@@ -68,7 +89,13 @@ def request_metadata(request) -> dict:
     if not declared.isdigit() or int(declared) > limit or len(request.body) > limit:
         raise ClientMetadataRefused("invalid_client_metadata", "The registration request is too large", status=413)
     try:
-        data = json.loads(request.body.decode("utf-8"))
+        data = json.loads(request.body.decode("utf-8"), object_pairs_hook=members_unique)
+    except DuplicateMember as repeated:
+        # RFC 7591 §3.2.2: metadata this server will not register.
+        raise ClientMetadataRefused(
+            "invalid_client_metadata",
+            f"{json.dumps(str(repeated))[:100]}: named more than once in one JSON object (RFC 8259 §4)",
+        ) from None
     except (ValueError, RecursionError):  # malformed, not UTF-8 (UnicodeDecodeError), or nested too deep
         raise ClientMetadataRefused("invalid_client_metadata", "The request body must be a JSON object") from None
     if not isinstance(data, dict):
@@ -123,17 +150,12 @@ def registration_answer(client: Application, registration_token: str, request, *
 
 
 def rate_limit_refusal(request) -> JsonResponse | None:
-    """RFC 6585 §4: 429 with ``Retry-After`` when this address registered too often lately."""
-    retry_after = registration_rate_limit().hit(client_ip(request) or "unknown")
+    """RFC 6585 §4: 429 with ``Retry-After`` when this address (an IPv6 one by its /64, RFC 6177)
+    registered, updated or deleted registrations too often lately (CWE-770: each is a write)."""
+    retry_after = registration_rate_limit().hit(address_counted(client_ip(request)))
     if retry_after is None:
         return None
-    refused = json_error(
-        "temporarily_unavailable",
-        f"Too many registrations from your address; try again in {retry_after} seconds",
-        status=429,
-    )
-    refused["Retry-After"] = str(retry_after)
-    return refused
+    return too_many_requests(retry_after, "Too many registration requests from your address")
 
 
 def registration_permitted(request) -> bool:
@@ -174,6 +196,10 @@ class RegistrationManagementView(JsonMethodNotAllowed, dot_views.DynamicClientRe
         return registration_json(registration_answer(registration.application, registration.presented_token, request))
 
     def put(self, request, client_id, *args, **kwargs):
+        # RFC 7592 §2.2: each update is a write (and an audit row): counted as a registration (CWE-770).
+        limited = rate_limit_refusal(request)
+        if limited:
+            return limited
         registration = self._authenticate_registration_request(request, client_id)
         if not hasattr(registration, "application"):
             return registration
@@ -207,3 +233,10 @@ class RegistrationManagementView(JsonMethodNotAllowed, dot_views.DynamicClientRe
                 answer_token = issue_registration_token(client, client.user)
                 registration.registration_token.delete()
         return registration_json(registration_answer(client, answer_token, request))
+
+    def delete(self, request, client_id, *args, **kwargs):
+        # RFC 7592 §2.3: a deletion is a write too, on the same allowance (CWE-770).
+        limited = rate_limit_refusal(request)
+        if limited:
+            return limited
+        return super().delete(request, client_id, *args, **kwargs)
