@@ -23,6 +23,19 @@ def make_client(*, name="Test agent", redirect_uris=REDIRECT_URI, **fields):
     return Application.objects.create(name=name, redirect_uris=redirect_uris, **fields)
 
 
+def make_company_agent(*, secret: str, name="Acme agent"):
+    """A confidential client an operator made for a company's agent (client_secret_basic, ``secret``):
+    what a trusted IdP lists as allowed to present its identity assertions."""
+    Application = get_application_model()
+    return make_client(
+        name=name,
+        redirect_uris="",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+        client_secret=secret,
+    )
+
+
 RESOURCE_SERVER_SECRET = "resource-server-secret-" + "x" * 40
 
 

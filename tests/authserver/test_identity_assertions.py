@@ -11,7 +11,7 @@ from authserver.models import Application, AssertionAudience, AuditEvent, Identi
 from live.keys import KeyPair, assertion_claims, hmac_signed_with, unsigned
 from live.paths import MCP_PATH
 from tests.authserver.helpers import ISSUER, KeysAt, basic_auth, connect, stored_access_token
-from tests.factories import make_client, make_user
+from tests.factories import make_client, make_company_agent, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -28,14 +28,7 @@ def idp_key():
 
 @pytest.fixture
 def agent():
-    return make_client(
-        name="Acme agent",
-        redirect_uris="",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=SECRET,
-        may_introspect=False,
-    )
+    return make_company_agent(secret=SECRET)
 
 
 @pytest.fixture

@@ -20,14 +20,14 @@ from mcp.client.auth.extensions.client_credentials import SignedJWTParameters
 
 from authserver.client_keys import LEEWAY_SECONDS, AssertionInvalid, jti_use_once
 from authserver.identity_assertions import ID_JAG_TYP
-from authserver.models import Application, AuditEvent, IdentityLink, TrustedIdentityProvider, UsedAssertion
+from authserver.models import AuditEvent, IdentityLink, TrustedIdentityProvider, UsedAssertion
 from authserver.service_clients import service_client_create
 from live.keys import KeyPair, assertion_claims
 from live.redis_server import RedisServer
 from tests.authserver.helpers import ISSUER, KeysAt
 from tests.authserver.test_identity_assertions import IDP, RESOURCE, SECRET, present
 from tests.authserver.test_service_clients import ASSERTION_TYPE, TOKEN_ENDPOINT, client_credentials, settings_dot
-from tests.factories import make_client, make_user
+from tests.factories import make_company_agent, make_user
 from tests.security.helpers import assert_json_error
 
 pytestmark = pytest.mark.django_db
@@ -84,13 +84,7 @@ def service(key):
 
 @pytest.fixture
 def agent():
-    return make_client(
-        name="Acme agent",
-        redirect_uris="",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=SECRET,
-    )
+    return make_company_agent(secret=SECRET)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from authserver.models import Application, AuditEvent, IdentityLink, TrustedIden
 from live.keys import KeyPair
 from tests.authserver.helpers import stored_access_token
 from tests.authserver.test_identity_assertions import IDP, SECRET, id_jag, present, refused
-from tests.factories import make_client, make_user
+from tests.factories import make_client, make_company_agent, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -35,13 +35,7 @@ def idp_key():
 
 @pytest.fixture
 def agent():
-    return make_client(
-        name="Acme agent",
-        redirect_uris="",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=SECRET,
-    )
+    return make_company_agent(secret=SECRET)
 
 
 def trusted_idp(agent, key, *, issuer=IDP, name="Acme Okta", **fields) -> TrustedIdentityProvider:

@@ -27,7 +27,7 @@ from live.keys import KeyPair, assertion_claims
 from mcpapp.token_cache import TOMBSTONE_PREFIX, verified_tokens
 from tests.authserver.helpers import ISSUER
 from tests.authserver.test_identity_assertions import IDP, SECRET, id_jag, present
-from tests.factories import make_client, make_user
+from tests.factories import make_company_agent, make_user
 from tests.security.helpers import assert_json_error
 
 pytestmark = pytest.mark.django_db
@@ -93,13 +93,7 @@ def test_rfc7523_s3_item7_a_used_client_assertion_stays_used_when_the_cache_forg
 
 @pytest.fixture
 def agent():
-    return make_client(
-        name="Acme agent",
-        redirect_uris="",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=SECRET,
-    )
+    return make_company_agent(secret=SECRET)
 
 
 @pytest.fixture
