@@ -43,7 +43,8 @@ from datetime import timedelta
 from axes.conf import settings as axes_conf
 from axes.helpers import get_client_ip_address, get_cool_off, get_failure_limit
 from axes.models import AccessAttempt, AccessLog
-from django.db.models import Q, QuerySet, Sum
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -62,10 +63,14 @@ LOCKOUT_ADDRESS = "authserver.lockout.lockout_address"
 
 
 def lockout_username(request, credentials: dict | None = None) -> str | None:
-    """``AXES_USERNAME_CALLABLE``: the username a sign-in names, in one case, so that ``Ada@`` and
-    ``ada@`` count as one account's failures."""
+    """``AXES_USERNAME_CALLABLE``: whose failures a sign-in counts as. An account's own username when
+    one is named exactly (CWE-178: ``straße`` and ``strasse``, or ``Strasse`` and ``strasse``, are two
+    accounts, and one signing in must not reset the other's count, which django-axes does by this key);
+    else the name typed, case-folded, so that ``Ada@`` and ``ada@`` for no account count as one."""
     username = _username_typed(request, credentials)
-    return username.casefold() if username is not None else None
+    if username is None:
+        return None
+    return _account_username(username) or username.casefold()
 
 
 def request_address(request) -> str | None:
@@ -130,16 +135,17 @@ def account_failures(*, request: HttpRequest, credentials: dict | None = None) -
 
 def address_known_for_account(*, request: HttpRequest, credentials: dict | None = None) -> bool:
     """Whether the account the request names signed in from its address (as :func:`lockout_address`
-    counts it) within ``KNOWN_ADDRESS_AGE``, by django-axes' access log. The log holds the account's
-    own username; a sign-in that succeeds names it as typed (or, for a site whose user model matches
-    usernames in any case, in lower case)."""
+    counts it) within ``KNOWN_ADDRESS_AGE``, by django-axes' access log. Only an account's own name has
+    known addresses; a name that is no account's has none."""
     address = getattr(request, "axes_ip_address", None)
     typed = _username_typed(request, credentials)
-    if not address or typed is None:
+    account = _account_username(typed) if typed is not None else None
+    if not address or account is None:
         return False
     since = timezone.now() - KNOWN_ADDRESS_AGE
-    names = Q(username=typed) | Q(username=typed.casefold())
-    return AccessLog.objects.filter(names, ip_address=address, attempt_time__gte=since).exists()
+    # The log holds the account's own username (django-axes writes `user.get_username()`): exactly that,
+    # never a case-folded twin's sign-in (CWE-178).
+    return AccessLog.objects.filter(username=account, ip_address=address, attempt_time__gte=since).exists()
 
 
 def sign_in_refused_while_locked(request) -> bool:
@@ -147,6 +153,15 @@ def sign_in_refused_while_locked(request) -> bool:
     before it came: it marks the request locked out, and (``AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT``
     off) counts no failure for it, so it sets no failure count on the request."""
     return bool(getattr(request, "axes_locked_out", False)) and getattr(request, "axes_failures_since_start", 0) is None
+
+
+def _account_username(typed: str) -> str | None:
+    """The username of the account ``typed`` names exactly (as Django's ModelBackend finds it), or None."""
+    user_model = get_user_model()
+    if "\x00" in typed:  # PostgreSQL refuses a NUL in a query; no username holds one
+        return None
+    field = user_model.USERNAME_FIELD
+    return user_model._default_manager.filter(**{field: typed}).values_list(field, flat=True).first()
 
 
 def _username_typed(request, credentials: dict | None) -> str | None:

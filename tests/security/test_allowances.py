@@ -73,6 +73,28 @@ def test_rfc6749_s2_3_a_client_that_authenticates_still_has_its_allowance(client
     assert statuses == [200, 200, 429]
 
 
+@authserver_settings(TOKEN_RATE_LIMIT_PER_CLIENT=2, TOKEN_RATE_WINDOW_SECONDS=WINDOW)
+def test_rfc7617_s2_cwe436_basic_credentials_outside_base64_authenticate_nobody(client):
+    """Lenient base64 dropped a character outside the alphabet, so "Basic QWxh!..." authenticated a
+    client whose allowance, reading the header strictly, never counted it: one header, one reading."""
+    service, secret = service_client_create(name="Nightly report", scopes=["mcp"])
+    canonical = basic_auth(service.client_id, secret)["HTTP_AUTHORIZATION"].split(" ", 1)[1]
+    lenient = {"HTTP_AUTHORIZATION": f"Basic {canonical[:4]}!{canonical[4:]}"}
+    answers = [
+        client.post("/o/token/", {"grant_type": "client_credentials"}, REMOTE_ADDR=f"198.51.100.{n}", **lenient)
+        for n in range(3)
+    ]
+    for answer in answers:
+        assert_json_error(answer, 401, "invalid_client")
+    # The client's own allowance is untouched, and its canonical header still works.
+    assert (
+        client.post(
+            "/o/token/", {"grant_type": "client_credentials"}, **basic_auth(service.client_id, secret)
+        ).status_code
+        == 200
+    )
+
+
 # --- 2. Registration per address, IPv6 by its /64 ---------------------------------------------------
 
 

@@ -6,10 +6,10 @@ import pytest
 from axes.models import AccessAttempt, AccessLog
 from django.core.cache import cache
 from django.db.models import F, Sum
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from authserver.conf import app_settings
-from authserver.lockout import ACCOUNT_FAILURE_LIMIT, ADDRESS_FAILURE_FACTOR
+from authserver.lockout import ACCOUNT_FAILURE_LIMIT, ADDRESS_FAILURE_FACTOR, address_known_for_account
 from authserver.models import AuditEvent
 from tests.conftest import PASSWORD
 from tests.factories import make_user
@@ -256,3 +256,26 @@ def test_cwe_770_failures_for_made_up_accounts_write_bounded_rows_and_a_real_acc
     sign_in("owner", "guess", STRANGER_ADDRESS)
     last = AuditEvent.objects.filter(kind=AuditEvent.Kind.LOGIN_FAILED).latest("pk")
     assert (last.username, last.ip, last.detail) == ("owner", STRANGER_ADDRESS, {})
+
+
+@pytest.mark.parametrize("victim, twin", [("strasse", "straße"), ("Strasse", "strasse")])
+def test_cwe178_nist_sp800_63b_s5_2_2_an_account_whose_name_folds_to_the_victims_resets_nothing_of_hers(
+    settings, victim, twin
+):
+    """``"straße".casefold() == "strasse"``, and a username may differ from another by case alone: a
+    sign-in as one is not a sign-in as the other. The attacker's own account's successes must neither
+    reset the victim's count at the attacker's address nor make it one the victim is known at."""
+    make_user(victim, email="victim@example.com")
+    make_user(twin, email="twin@example.com")
+    limit = settings.AXES_FAILURE_LIMIT
+    statuses = []
+    for round_ in range(3):
+        for attempt in range(limit - 1):
+            statuses.append(sign_in(victim, f"guess {round_}-{attempt}", STRANGER_ADDRESS).status_code)
+        assert sign_in(twin, PASSWORD, STRANGER_ADDRESS).status_code == 302
+    assert 429 in statuses, statuses  # the victim's pair at this address was paused after `limit` guesses
+    # The owner, from her own address, is not.
+    assert sign_in(victim, PASSWORD, OWNER_ADDRESS).status_code == 302
+    request = RequestFactory().post("/accounts/login/", REMOTE_ADDR=STRANGER_ADDRESS)
+    request.axes_ip_address = STRANGER_ADDRESS
+    assert not address_known_for_account(request=request, credentials={"username": victim})
