@@ -119,14 +119,16 @@ def audit_record_bounded(
         key = json.dumps([kind, client_id, address_counted(client_ip(request)), detail], sort_keys=True, default=str)
     counter = RateLimit("audit-refusals", limit=1, window=window)
     count, row = counter.count(key, now=now), counter.window_key(key, now=now) + ":row"
-    if count == 1:
+    # The row's writer is whoever adds its cache entry first: an add is atomic on every backend, while
+    # the database cache's incr (get, then set) lets concurrent refusals each read a count of 1.
+    if cache.add(row, 0, timeout=window + 1):
         if not past_cap:
             rows.count(rows_key, now=now)
         event = audit_record(kind=kind, user=user, client=client, request=request, refusals_at_least=1, **detail)
         cache.set(row, event.pk, timeout=window + 1)
-    elif count & (count - 1) == 0:  # a power of two
-        event_pk = cache.get(row)  # None while the first refusal's row is being written
-        if event_pk is not None:
+    elif count > 1 and count & (count - 1) == 0:  # a power of two
+        event_pk = cache.get(row)  # 0 while the first refusal's row is being written
+        if event_pk:
             AuditEvent.objects.filter(pk=event_pk).update(detail={**detail, "refusals_at_least": count})
 
 
