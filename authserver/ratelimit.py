@@ -142,15 +142,23 @@ def _client_rate_limit() -> RateLimit | None:
     return RateLimit("token-client", limit=limit, window=window) if limit else None
 
 
+def basic_credentials_decoded(authorization: str) -> str | None:
+    """The ``id:secret`` of a ``Basic`` ``Authorization`` header read strictly (RFC 7617 §2: base64, UTF-8),
+    or None: the one reading the client authentication and the per-client allowance share."""
+    try:
+        return base64.b64decode(authorization.partition(" ")[2].strip(), validate=True).decode()
+    except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+        return None
+
+
 def client_id_named(request) -> str | None:
     """The client a token request names, before anything checks it: the user of HTTP Basic
     authentication (RFC 6749 §2.3.1, form-encoded), else the body's ``client_id``, else the ``sub``
     of a client assertion (RFC 7523 §3); None when it names none that can be read."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
+    authorization = request.headers.get("Authorization", "")
+    if authorization.partition(" ")[0].lower() == "basic":
+        decoded = basic_credentials_decoded(authorization)
+        if decoded is None:
             return None
         return unquote_plus(decoded.split(":", 1)[0]) or None
     if request.POST.get("client_id"):

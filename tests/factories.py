@@ -23,7 +23,7 @@ def make_client(*, name="Test agent", redirect_uris=REDIRECT_URI, **fields):
     return Application.objects.create(name=name, redirect_uris=redirect_uris, **fields)
 
 
-def make_company_agent(*, secret: str, name="Acme agent"):
+def make_company_agent(*, secret: str, name="Acme agent", **fields):
     """A confidential client an operator made for a company's agent (client_secret_basic, ``secret``):
     what a trusted IdP lists as allowed to present its identity assertions."""
     Application = get_application_model()
@@ -33,6 +33,7 @@ def make_company_agent(*, secret: str, name="Acme agent"):
         client_type=Application.CLIENT_CONFIDENTIAL,
         authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
         client_secret=secret,
+        **fields,
     )
 
 
@@ -42,15 +43,7 @@ RESOURCE_SERVER_SECRET = "resource-server-secret-" + "x" * 40
 def make_resource_server(*, name="Resource server", secret=RESOURCE_SERVER_SECRET):
     """A confidential client an operator made and allowed to introspect tokens (RFC 7662), with ``secret``
     (client_secret_basic)."""
-    Application = get_application_model()
-    return make_client(
-        name=name,
-        redirect_uris="",
-        client_type=Application.CLIENT_CONFIDENTIAL,
-        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
-        client_secret=secret,
-        may_introspect=True,
-    )
+    return make_company_agent(name=name, secret=secret, may_introspect=True)
 
 
 def make_access_token(user, client, *, scope="mcp profile email", resource=None, expires_in=3600) -> str:

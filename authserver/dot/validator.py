@@ -7,8 +7,6 @@ so this stays a validator. Private DOT methods overridden here (``_check_secret`
 ``_load_application``, ``_save_bearer_token``) are pinned by ``tests/authserver/test_dot_boundary.py``.
 """
 
-import base64
-
 from django.db import router, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -43,17 +41,9 @@ from authserver.grants import (
 )
 from authserver.hashers import client_secret_check
 from authserver.models import AuditEvent, token_checksum
+from authserver.ratelimit import basic_credentials_decoded
 from authserver.resources import known_resources
 from authserver.service_clients import service_token_bind_user
-
-
-def basic_credentials_canonical(authorization: str) -> bool:
-    """Whether an ASCII ``Basic`` ``Authorization`` header's credentials are strict base64."""
-    try:
-        base64.b64decode(authorization.split(" ", 1)[1].strip(), validate=True)
-    except (IndexError, ValueError):  # binascii.Error is a ValueError
-        return False
-    return True
 
 
 def client_auth_method_presented(request) -> str | None:
@@ -70,7 +60,7 @@ def client_auth_method_presented(request) -> str | None:
     if basic and not authorization.isascii():
         # RFC 7617 §2: base64 is ASCII. DOT 3.4.1 would pass this to b64decode, whose ValueError is a 500.
         return None
-    if basic and not basic_credentials_canonical(authorization):
+    if basic and basic_credentials_decoded(authorization) is None:
         # RFC 7617 §2 (token68, RFC 4648 base64): DOT's lenient b64decode drops characters outside the
         # alphabet, so "Basic QWxh!Y2U6..." authenticated a client that the per-client allowance, which
         # reads the header strictly, could not name (CWE-436: one header, two readings).
